@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,7 +29,7 @@ WATCHDOG_MAX_MULT = 8
 WATCHDOG_CALM_S = 600.0
 
 
-class Supervisor:
+class Supervisor(ABC):
     """Connection lifecycle; see the module docstring. Subclasses implement the hooks."""
 
     def __init__(
@@ -78,22 +79,25 @@ class Supervisor:
 
     # ------------------------------------------------------------ hooks
 
+    @abstractmethod
     def _set_status(self, state: ConnState, **kw: Any) -> None:
-        raise NotImplementedError
+        """Implemented by StreamClient (split out of this file only for size)."""
 
+    @abstractmethod
     def _refresh_status(self) -> None:
         """Report LIVE or BACKFILLING for the connection now active."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _after_connect(self) -> None:
         """A connection now delivers: data may be missing since the last one (or the seed)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _on_conn_events(self, conn: Connection, events: list[StreamEvent]) -> None:
-        raise NotImplementedError
+        """Implemented by StreamClient (split out of this file only for size)."""
 
+    @abstractmethod
     def _on_control_error(self, method: str, streams: tuple[str, ...], code: int, msg: str) -> None:
-        raise NotImplementedError
+        """Implemented by StreamClient (split out of this file only for size)."""
 
     # ------------------------------------------------------------ the loop
 
@@ -165,8 +169,9 @@ class Supervisor:
             )
             await self._sleep(delay)
 
+    @abstractmethod
     def _status_state(self) -> ConnState:
-        raise NotImplementedError
+        """Implemented by StreamClient (split out of this file only for size)."""
 
     async def _open(self) -> Connection | BaseException:
         """Create and open a connection; the exception instead of raising when it fails.
