@@ -257,7 +257,6 @@ class Supervisor(ABC):
         self, old: Connection, old_task: asyncio.Task[Ended], reason: str
     ) -> tuple[Connection, asyncio.Task[Ended]] | None:
         """Open a replacement and switch to it at its first data frame; None if it fails."""
-        self._totals.rotations += 1
         self._log.info("%s stream: rotating connection (%s)", self._market, reason)
         await self._sleep(self._last_attempt + self._min_connect_interval - self._clock())
         new = await self._open()
@@ -285,6 +284,7 @@ class Supervisor(ABC):
             self._after_connect()
         self._standby = None
         if self._active is new:
+            self._totals.rotations += 1  # counted once done: a stats reader never sees a half rotation
             await old.close("rotated")
             await asyncio.gather(old_task, return_exceptions=True)
             return new, new_task

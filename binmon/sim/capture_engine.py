@@ -20,7 +20,9 @@ scaled.
 Subscribing works as on Binance (any name is accepted); a stream only carries what was
 recorded for it, from the moment it is followed. Kline frames also feed the
 :class:`~binmon.sim.capture.CaptureMarket` REST answers from, and bookTicker frames the best
-bid/ask of REST's 24 h ticker. The fault switches act on replayed frames as on generated ones.
+bid/ask of REST's 24 h ticker. The fault switches ``silent``, ``malformed``, ``drop_all``,
+``server_shutdown``, ``refuse`` and the REST ones act in capture mode as in the generated one;
+``duplicate_klines`` and ``reorder_klines`` do not (the capture's own order is what is replayed).
 """
 
 from __future__ import annotations

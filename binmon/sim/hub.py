@@ -6,7 +6,8 @@ follows it. A stream's first subscriber activates it and its last leaving deacti
 subclass's :meth:`Hub.produce` queues frames with :meth:`Hub.fan` (each frame wrapped once
 for all combined subscribers); :meth:`Hub.tick` then flushes every touched session in one
 socket write. Two subclasses exist: :class:`~binmon.sim.engine.StreamEngine` (frames built
-from the Market) and :class:`~binmon.sim.capture.CaptureEngine` (frames of a recorded capture).
+from the Market) and :class:`~binmon.sim.capture_engine.CaptureEngine` (frames of a recorded
+capture).
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ one loopback port with ``websockets``: upgrade requests on ``/ws...`` and ``/str
 stream sessions (:mod:`binmon.sim.ws`) fed by the stream engine (:mod:`binmon.sim.engine`,
 subscription bookkeeping in :mod:`binmon.sim.hub`); every other GET is answered by the REST API
 (:mod:`binmon.sim.rest`) from the ``process_request`` hook, admin URLs ``/_sim/...`` included.
-Clients only ever see URLs (:class:`SimUrls`), so a second port could be added without
-changing them.
+Every HTTP answer (REST, admin, the 101) gets a ``Date`` header from the sim clock in the
+``process_response`` hook. With a ``binmon record`` capture as ``SimConfig.replay`` the server
+runs in capture mode instead (see :class:`SimServer`). Clients only ever see URLs
+(:class:`SimUrls`), so a second port could be added without changing them.
 
 Usage::
 

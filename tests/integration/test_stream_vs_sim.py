@@ -226,7 +226,9 @@ async def test_rotation_before_the_server_lifetime_is_seamless(make_sim: MakeSim
         assert_exact_history(sim, consumer, STREAMS)
     assert stats.reconnects == 0  # each replacement took over before the server closed the old one
     assert ConnState.RECONNECTING not in consumer.states()
-    assert sim.stats.connections_total == stats.rotations + 1
+    # One connection per completed rotation plus the first; at most one more, opened by a
+    # rotation still under way when the client closed.
+    assert stats.rotations + 1 <= sim.stats.connections_total <= stats.rotations + 2
 
 
 async def test_the_server_lifetime_close_1001_is_followed_at_once(make_sim: MakeSim) -> None:

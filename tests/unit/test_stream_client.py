@@ -619,7 +619,7 @@ async def test_rotation_at_max_lifetime_is_make_before_break(ex: FakeExchange, m
     try:
         async with client(ex, rec, max_lifetime_s=0.5, backfill=market.backfill) as c:
             await c.subscribe([KL])
-            await until(lambda: len(ex.conns) >= 4, timeout=5, what="three rotations")
+            await until(lambda: c.stats.rotations >= 3, timeout=5, what="three rotations")
             await until(lambda: c.status.state is ConnState.LIVE)
             rotations = c.stats.rotations
     finally:
