@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -114,3 +115,20 @@ def real_exchange_info(real_dir: Path) -> dict[str, Any]:
             body: dict[str, Any] = json.loads(line.split(": ", 1)[1])
             return body
     pytest.fail("no exchangeInfo capture in BINANCE.0")
+
+
+def _wait_for_fresh_minute(margin_s: float = 10.0) -> None:
+    left = 60.0 - time.time() % 60.0
+    if left < margin_s:
+        time.sleep(left + 0.05)
+
+
+@pytest.fixture
+def fresh_minute() -> Callable[..., None]:
+    """``fresh_minute(margin_s=10)`` sleeps into the next wall-clock minute when fewer
+    than ``margin_s`` seconds are left in this one.
+
+    Binance (and the simulator) count REST weight per wall-clock minute: a test that
+    checks exact weights must not straddle a boundary, or the count resets mid-test.
+    """
+    return _wait_for_fresh_minute

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -36,7 +37,8 @@ def err(r: requests.Response) -> tuple[int, int, str]:
 # ---------------------------------------------------------------- basics
 
 
-def test_ping_time_and_headers(sim_thread: SimThread) -> None:
+def test_ping_time_and_headers(sim_thread: SimThread, fresh_minute: Callable[[], None]) -> None:
+    fresh_minute()
     r = get(sim_thread, "/api/v3/ping")
     assert r.status_code == 200 and r.json() == {}
     assert r.headers["Content-Type"] == "application/json;charset=UTF-8"
@@ -262,12 +264,12 @@ def _check_ticker(sim_thread: SimThread) -> None:
 # ---------------------------------------------------------------- rate limits
 
 
-def test_429_then_418_ban(sim_config: SimConfig, server_config: ServerConfig) -> None:
+def test_429_then_418_ban(
+    sim_config: SimConfig, server_config: ServerConfig, fresh_minute: Callable[[], None]
+) -> None:
     cfg = replace(server_config, weight_limit=10, ban_after_429s=2, ban_seconds=1.5)
     with run_sim(sim_config, cfg) as sim:
-        # Start early in a wall-clock minute so the window cannot roll over mid-test.
-        if time.time() % 60 > 50:
-            time.sleep(60 - time.time() % 60 + 0.1)
+        fresh_minute()
         for i in range(5):
             r = get(sim, "/api/v3/klines", symbol="BTCUSDT", interval="1d", limit=1)
             assert r.status_code == 200 and r.headers["X-MBX-USED-WEIGHT-1M"] == str(2 * (i + 1))
@@ -311,12 +313,13 @@ def test_weight_window_resets(sim_config: SimConfig, server_config: ServerConfig
 
 
 def test_date_header_is_the_sim_clock_on_every_answer(
-    sim_config: SimConfig, server_config: ServerConfig
+    sim_config: SimConfig, server_config: ServerConfig, fresh_minute: Callable[[], None]
 ) -> None:
     assert sim_config.start_ms is not None
     clock = ManualClock(sim_config.start_ms + 999, speed=50.0)  # 2024-06-03 00:00:30.999 UTC
     cfg = replace(server_config, weight_limit=24)  # 1 + 2 + 2 used before exchangeInfo's 20
     with run_sim(sim_config, cfg, clock) as sim:
+        fresh_minute()
         answers = [
             get(sim, "/api/v3/time"),
             get(sim, "/api/v3/klines", symbol="BTCUSDT", interval="1m", limit=1),
