@@ -63,6 +63,9 @@ _DEFAULT_429_S = 1.0
 _DEFAULT_418_S = 120.0
 #: While waiting for weight, re-check this often whether another thread got the IP banned.
 _ACQUIRE_POLL_S = 0.25
+#: How far before its Date header a server may have read the data it answers with.
+_DATE_SLACK_MS = 1000
+
 #: Re-measure the server clock offset this often when responses carry no Date header (a
 #: simulator's clock may run at another speed than ours).
 _OFFSET_MAX_AGE_S = 300.0
@@ -422,7 +425,9 @@ class RestClient:
         date = resp.headers.get("Date")
         if date:
             with contextlib.suppress(TypeError, ValueError):  # a malformed Date is just ignored
-                bounds.append(int(parsedate_to_datetime(date).timestamp() * 1000))
+                # Date is stamped when the answer is written, a moment after the data was
+                # read: one second less keeps it a lower bound of the data's time.
+                bounds.append(int(parsedate_to_datetime(date).timestamp() * 1000) - _DATE_SLACK_MS)
         offset = self._offset
         if offset is not None:
             bounds.append(int(sent_wall * 1000) + offset[0])

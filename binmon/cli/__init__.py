@@ -1,5 +1,7 @@
 """Command-line entry point: ``binmon [global options] COMMAND ...``.
 
+Without a command (``binmon``, ``binmon --demo``) the desktop app runs, as ``binmon gui``.
+
 Every command reports bad input as one line on stderr and a non-zero exit code;
 tracebacks go to the log (``--log-level debug`` shows them).
 """
@@ -11,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from binmon import __version__
+from binmon import __version__, app
 from binmon.binance.errors import BinanceError
 from binmon.cli import record_cmd, sim_cmd, stream_cmd
 from binmon.cli.common import CliError
@@ -41,13 +43,33 @@ def build_parser() -> argparse.ArgumentParser:
     sim_cmd.register(sub)
     stream_cmd.register(sub)
     record_cmd.register(sub)
+    app.register(sub)
     return parser
+
+
+def _default_to_gui(argv: list[str]) -> list[str]:
+    """``argv`` with ``gui`` inserted after the global options when it names no command."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--log-level":
+            i += 2
+        elif arg.startswith("--log-level="):
+            i += 1
+        else:
+            break
+    if i < len(argv) and argv[i] in (*_COMMANDS, "-h", "--help", "--version"):
+        return argv
+    return [*argv[:i], "gui", *argv[i:]]
+
+
+_COMMANDS = ("sim", "stream", "record", "gui")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run binmon with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_default_to_gui(list(sys.argv[1:] if argv is None else argv)))
     setup_logging(args.log_level)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

@@ -275,6 +275,11 @@ class SimServer:
         task.add_done_callback(self._tasks.discard)
 
     async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        if isinstance(conn, SimConnection):
+            # Read before the handler looks at the market, so the answer's Date never runs
+            # ahead of the data in it: a candle that closes while a kline request is served
+            # must not look closed by that Date (at 60x, milliseconds are sim seconds).
+            conn.sim_request_ms = self.clock.now_ms()
         route = parse_ws_path(request.path)
         upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
         if route is None or not upgrade:
@@ -300,7 +305,8 @@ class SimServer:
         # client may read the server time off any of them.
         if "Date" in response.headers:
             del response.headers["Date"]
-        response.headers["Date"] = http_date(self.clock.now_ms())
+        at = conn.sim_request_ms if isinstance(conn, SimConnection) else None
+        response.headers["Date"] = http_date(self.clock.now_ms() if at is None else at)
 
     async def _handler(self, conn: ServerConnection) -> None:
         assert isinstance(conn, SimConnection)

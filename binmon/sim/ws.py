@@ -72,6 +72,8 @@ class SimConnection(ServerConnection):
 
     sim_route: Route | None = None
     on_frame: Callable[[], None] | None = None
+    #: Sim time when the request arrived, before any data was read: the Date of the answer.
+    sim_request_ms: int | None = None
 
     def process_event(self, event: Any) -> None:
         """Process one protocol event, then count it if it is an incoming frame."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PURE_PACKAGES = ("core", "binance", "sim", "history", "indicators", "alerts", "backtest")
+PURE_PACKAGES = ("core", "binance", "sim", "history", "services", "indicators", "alerts", "backtest")
 FORBIDDEN = frozenset({"PySide6", "shiboken6", "pyqtgraph", "qasync"})
 _DYNAMIC_IMPORTERS = frozenset({"import_module", "__import__"})
 

@@ -1,0 +1,1 @@
+"""Qt-free services: asyncio code the desktop app (and benchmarks) drive."""

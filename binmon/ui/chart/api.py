@@ -1,0 +1,80 @@
+"""The chart behind a small interface (architecture guide, point 7).
+
+The controller and the panels talk to a :class:`ChartView`; the real one drives
+Lightweight Charts in a QWebEngineView (:mod:`binmon.ui.chart.web_chart`), and a
+recording fake (:mod:`binmon.ui.chart.fake`) lets panels, dialogs and the controller be
+tested without WebEngine. Later issues add indicators, markers and price lines here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from binmon.core.candles import ChartOp
+from binmon.core.models import Kline
+
+
+@dataclass(frozen=True, slots=True)
+class ChartSymbol:
+    """What the chart needs to know about the instrument it shows.
+
+    ``tick_size`` is Binance's PRICE_FILTER step as a decimal string ("0.00000001");
+    prices are formatted with exactly its number of decimals.
+    """
+
+    symbol: str
+    interval: str
+    tick_size: str
+    base_asset: str = ""
+    quote_asset: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Crosshair:
+    """The bar under the crosshair (None fields when the cursor left the chart)."""
+
+    time_ms: int | None
+    bar: Kline | None
+
+
+@dataclass(frozen=True, slots=True)
+class VisibleRange:
+    """Logical range shown: ``bars_before`` is how many loaded bars lie left of the view."""
+
+    from_ms: int
+    to_ms: int
+    bars_before: int
+
+
+class ChartView(Protocol):
+    """What the rest of the UI may ask of a chart. Every method is cheap to call and
+    safe before the page is ready (calls are buffered until then)."""
+
+    def set_symbol(self, sym: ChartSymbol) -> None:
+        """Start showing ``sym``: clears all bars; price format from its tick size."""
+
+    def set_bars(self, bars: Sequence[Kline]) -> None:
+        """Replace all bars (history load, reload); bars sorted by open time, unique."""
+
+    def prepend_bars(self, bars: Sequence[Kline]) -> None:
+        """Add older bars on the left (scrolling back), keeping the view where it is."""
+
+    def apply(self, ops: Sequence[ChartOp]) -> None:
+        """Apply coalesced live updates (Append / Replace / Reload; Gap is ignored)."""
+
+    def set_message(self, text: str | None) -> None:
+        """Show ``text`` over the chart area (e.g. offline), or clear it with None."""
+
+    def set_theme(self, theme: str) -> None:
+        """``"dark"`` or ``"light"``."""
+
+    def set_timezone(self, tz: str) -> None:
+        """``"UTC"``, ``"local"`` or an IANA zone name; applied to the time axis and legend."""
+
+    def on_crosshair(self, callback: Callable[[Crosshair], None]) -> None:
+        """Register a callback for crosshair moves."""
+
+    def on_visible_range(self, callback: Callable[[VisibleRange], None]) -> None:
+        """Register a callback for scrolls/zooms (the controller loads older bars near the left edge)."""
