@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from binmon.binance.codec import Decoder, subscribe_frame, unsubscribe_frame
+from binmon.binance.errors import describe_connect_error
 from binmon.binance.ratelimit import Pacer
 from binmon.core.models import ControlReply, ErrorReply, StreamEvent
 
@@ -226,7 +227,7 @@ class Connection:
             pass  # abnormal close: described below from the close code
         except Exception as exc:
             self._log.warning("websocket read failed: %r", exc)
-            return Ended("error", f"{type(exc).__name__}: {exc}")
+            return Ended("error", describe_connect_error(exc))
         code = ws.close_code
         why = ws.close_reason or ""
         return Ended("closed", f"server closed ({code}{': ' + why if why else ''})", code)

@@ -71,3 +71,28 @@ class NetworkError(BinanceError):
 
 class ProtocolError(BinanceError):
     """A response we cannot decode: not JSON, wrong shape, wrong types, missing keys."""
+
+
+def describe_connect_error(exc: BaseException) -> str:
+    """A few plain words for why a websocket could not be opened or was lost.
+
+    Users read this in the status bar and the CLI ("connection refused", "host name not
+    found"); the exception itself goes to the log.
+    """
+    # Imported here: this module is the dependency-free root of the binance layer.
+    import socket
+
+    from websockets.exceptions import InvalidStatus
+
+    if isinstance(exc, InvalidStatus):
+        return f"server refused the connection (HTTP {exc.response.status_code})"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "host name not found"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by peer"
+    if isinstance(exc, TimeoutError):
+        return "connection timed out"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text if len(text) <= 120 else text[:120] + "..."

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from binmon.binance.connection import Connection, Ended
+from binmon.binance.errors import describe_connect_error
 from binmon.binance.ratelimit import Pacer
 from binmon.binance.stream_stats import StreamStats, default_watchdog
 from binmon.core.events import ConnState
@@ -131,7 +132,7 @@ class Supervisor(ABC):
                     ConnState.OFFLINE if offline else ConnState.RECONNECTING,
                     attempt=attempt,
                     retry_in=delay,
-                    reason=f"{type(conn).__name__}: {conn}",
+                    reason=describe_connect_error(conn),
                 )
                 await self._sleep(delay)
                 continue

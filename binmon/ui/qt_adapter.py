@@ -92,7 +92,7 @@ class QtMarketAdapter(QObject):
         self._timer.timeout.connect(self.flush)
         # Feed figures: events since the last report and the newest event time seen.
         self._count = 0
-        self._last_event_ms = 0
+        self._max_delay_ms = float("-inf")
         self._feed_at = time.monotonic()
         self._feed_timer = QTimer(self)
         self._feed_timer.setInterval(FEED_MS)
@@ -134,10 +134,15 @@ class QtMarketAdapter(QObject):
         self._schedule()
 
     def market_feed(self, event_time_ms: int) -> None:
-        """Count one stream event (message rate) and remember the newest event time (delay)."""
+        """Count one stream event (message rate) and its delay on arrival (now - event time).
+
+        The delay is taken when the event arrives, not when it is reported: with a quiet
+        feed, the age of the last event would read as a lag that is not there.
+        """
         self._count += 1
-        if event_time_ms > self._last_event_ms:
-            self._last_event_ms = event_time_ms
+        delay = self._wall_ms() - event_time_ms
+        if delay > self._max_delay_ms:
+            self._max_delay_ms = delay
 
     # ------------------------------------------------------------ MarketSink: rare events
 
@@ -222,8 +227,10 @@ class QtMarketAdapter(QObject):
         count, self._count, self._feed_at = self._count, 0, now
         delay: float | None = None
         if count:
-            # Clamped: a server clock ahead of ours (or a sped-up simulator) is "no delay".
-            delay = max(0.0, self._wall_ms() - self._last_event_ms)
+            # The worst of the period; clamped: a server clock ahead of ours (or a sped-up
+            # simulator) is "no delay".
+            delay = max(0.0, self._max_delay_ms)
+        self._max_delay_ms = float("-inf")
         # No event in the last period: the delay is unknown (None), not the age of the last one.
         self._guard(self._status.set_feed, delay, count / elapsed)
 

@@ -189,7 +189,7 @@ def test_feed_figures(qtbot: QtBot, rig: Any) -> None:
         adapter.market_feed(T0 + i)
     qtbot.waitUntil(lambda: len(panels.feed) >= 2, timeout=3000)
     delay, rate = panels.feed[0]
-    assert delay == pytest.approx(1_000.0 - 29) and rate > 0
+    assert delay == pytest.approx(1_000.0) and rate > 0  # the worst delay on arrival in the period
     assert panels.feed[1] == (None, 0.0)  # nothing since: unknown delay, no rate
 
 
