@@ -74,16 +74,6 @@ def chart_problems_fail(request: pytest.FixtureRequest, qtlog: Any) -> Iterator[
 
 
 @pytest.fixture(scope="session")
-def real_dir() -> Path:
-    """``../shared/fixtures/real`` next to the repo (``BINMON_FIXTURES`` overrides); missing fails."""
-    env = os.environ.get("BINMON_FIXTURES")
-    path = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "real"
-    if not path.is_dir():
-        pytest.fail(f"real market data not found at {path}", pytrace=False)
-    return path
-
-
-@pytest.fixture(scope="session")
 def xrpeth_bars(real_dir: Path) -> list[Kline]:
     """The 2,469 real XRPETH 1m klines (tiny prices, minutes without trades missing)."""
     text = (real_dir / "XRPETH-1m-2019-10-11_13.csv").read_text()

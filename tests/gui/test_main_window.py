@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 os.environ.setdefault("PYTEST_QT_API", "pyside6")
 
 import pytest
-from PySide6.QtCore import QSettings, Qt, QtMsgType
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QLabel
 
@@ -22,27 +22,7 @@ from binmon.core.models import ExchangeInfo, MiniTicker, TradeEvent
 from binmon.ui.main_window import MainWindow, timezone_of
 from binmon.ui.panels.watchlist import COL_SYMBOL
 
-# Offscreen platform plugin noise (no window manager to tell): not a problem in our widgets.
-_PLATFORM_NOISE = frozenset(
-    {
-        "This plugin does not support propagateSizeHints()",
-        "This plugin does not support raise()",
-        "This plugin does not support grabbing the keyboard",
-    }
-)
-
-
-@pytest.fixture(autouse=True)
-def _no_qt_warnings(qtlog) -> Iterator[None]:
-    """Fail the test on any Qt warning/critical message (besides known platform noise)."""
-    yield
-    bad = [
-        r.message
-        for r in qtlog.records
-        if r.type in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg)
-        and r.message not in _PLATFORM_NOISE
-    ]
-    assert not bad, f"Qt warnings: {bad}"
+# Qt warnings fail every test here through the autouse check in tests/gui/conftest.py.
 
 
 @pytest.fixture(autouse=True)

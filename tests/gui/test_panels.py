@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,7 +12,7 @@ from zoneinfo import ZoneInfo
 os.environ.setdefault("PYTEST_QT_API", "pyside6")
 
 import pytest
-from PySide6.QtCore import QModelIndex, Qt, QtMsgType
+from PySide6.QtCore import QModelIndex, Qt
 
 from binmon.binance.rest_codec import decode_exchange_info
 from binmon.core.events import ConnectionStatus, ConnState
@@ -32,29 +31,7 @@ from binmon.ui.panels.watchlist import (
 from binmon.ui.widgets.status_bar import StatusBar
 from binmon.ui.widgets.symbol_picker import MAX_MATCHES, IntervalPicker, SymbolPicker, rank_symbols
 
-# The offscreen platform plugin warns whenever a window's size constraints change; it is the
-# plugin saying it has no window manager to tell, not a problem in our widgets.
-# Popups (the completer) also ask it to raise and grab the keyboard, which it cannot either.
-_PLATFORM_NOISE = frozenset(
-    {
-        "This plugin does not support propagateSizeHints()",
-        "This plugin does not support raise()",
-        "This plugin does not support grabbing the keyboard",
-    }
-)
-
-
-@pytest.fixture(autouse=True)
-def _no_qt_warnings(qtlog) -> Iterator[None]:
-    """Fail the test on any Qt warning/critical message (besides known platform noise)."""
-    yield
-    bad = [
-        r.message
-        for r in qtlog.records
-        if r.type in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg)
-        and r.message not in _PLATFORM_NOISE
-    ]
-    assert not bad, f"Qt warnings: {bad}"
+# Qt warnings fail every test here through the autouse check in tests/gui/conftest.py.
 
 
 def _real_dir() -> Path:

@@ -26,7 +26,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -82,16 +81,6 @@ def sim_thread(sim_config: SimConfig, server_config: ServerConfig) -> Iterator[S
     """A started simulator on its own thread and loop; stopped and joined afterwards."""
     with run_sim(sim_config, server_config) as t:
         yield t
-
-
-@pytest.fixture(scope="session")
-def real_dir() -> Path:
-    """``../shared/fixtures/real`` next to the repo (or ``$BINMON_FIXTURES``); missing fails the test."""
-    env = os.environ.get("BINMON_FIXTURES")
-    path = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "real"
-    if not path.is_dir():
-        pytest.fail(f"real market data not found at {path}", pytrace=False)
-    return path
 
 
 @pytest.fixture(scope="session")

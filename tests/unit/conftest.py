@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from binmon.core.models import Kline
-
-
-@pytest.fixture(scope="session")
-def real_dir() -> Path:
-    """The directory of real exchange data (``../shared/fixtures/real`` next to the repo).
-
-    ``BINMON_FIXTURES`` overrides it. A missing directory fails the test: the data is part of
-    the test suite, so a silently skipped real-data test would hide a broken checkout.
-    """
-    env = os.environ.get("BINMON_FIXTURES")
-    path = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "real"
-    if not path.is_dir():
-        pytest.fail(
-            f"real market data not found at {path}; put ../shared/fixtures/real next to the repo "
-            "or point BINMON_FIXTURES at it",
-            pytrace=False,
-        )
-    return path
-
 
 XRPETH_1M = "XRPETH-1m-2019-10-11_13.csv"
 XRPETH_TRADES = "XRPETH-trades-2019-10-11_13.csv"
