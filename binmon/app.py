@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -94,17 +95,42 @@ def run_app(args: argparse.Namespace) -> int:
     app.setApplicationName("binmon")
     app.setOrganizationName("binmon")
     app.setQuitOnLastWindowClosed(False)
-    with endpoints(args) as ep:
+    # The stack holds the embedded simulator (``--demo``, or started later from the window)
+    # until the loop is done.
+    with contextlib.ExitStack() as stack:
+        ep = stack.enter_context(endpoints(args))
         loop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
         try:
             with loop:
-                return loop.run_until_complete(_main(args, paths, config, loaded.problems, ep))
+                return loop.run_until_complete(_main(args, paths, config, loaded.problems, ep, stack))
         finally:
             asyncio.set_event_loop(None)
 
 
-async def _main(args: argparse.Namespace, paths: AppPaths, config: Any, problems: Any, ep: Any) -> int:
+@dataclass
+class AppParts:
+    """Everything :func:`build_app` makes, handed to whoever runs it (the app, benchmarks)."""
+
+    rest: Any  # RestClient
+    chart: Any  # WebChart
+    window: Any  # MainWindow
+    adapter: Any  # QtMarketAdapter
+    service: Any  # MarketService
+    controller: Any  # Controller
+
+    def close_sync(self) -> None:
+        """Stop the adapter and release the REST client (after ``await service.close()``)."""
+        self.adapter.stop()
+        self.rest.close()
+
+
+def build_app(paths: AppPaths, config: Any, rest_url: str, ws_url: str) -> AppParts:
+    """Build the services and the window (not shown, nothing started): the composition root.
+
+    Needs a QApplication and a running qasync loop; the caller shows the window and awaits
+    ``service.start(...)``.
+    """
     from PySide6.QtCore import QSettings
 
     from binmon.binance.rest import RestClient
@@ -116,37 +142,103 @@ async def _main(args: argparse.Namespace, paths: AppPaths, config: Any, problems
 
     # Few REST retries: the service retries on its own schedule and says so in the window,
     # which beats a window frozen in "loading" while requests time out four times.
-    rest = RestClient(ep.rest, timeout=8.0, max_retries=1)
+    rest = RestClient(rest_url, timeout=8.0, max_retries=1)
     chart = WebChart()
     settings = QSettings(str(paths.window_state_file), QSettings.Format.IniFormat)
     window = MainWindow(chart, settings=settings)
     adapter = QtMarketAdapter(chart, window.trades, window.watchlist, window.status, parent=window)
-    service = MarketService(rest, ep.ws, adapter)
+    service = MarketService(rest, ws_url, adapter)
     controller = Controller(service, window, chart, adapter, config, partial(save_config, paths.config_file))
     controller.apply_config()
     window.restore_layout()
+    return AppParts(rest, chart, window, adapter, service, controller)
+
+
+async def switch_to_demo(parts: AppParts, stack: contextlib.ExitStack) -> None:
+    """Leave the exchange for the embedded simulator, keeping the window, chart and pick.
+
+    The old service is closed first (its streams, retries and REST client go), the simulator
+    starts on its own thread (kept until the app exits), and a new service on it shows the
+    same symbol and interval.
+    """
+    from binmon.binance.rest import RestClient
+    from binmon.services.market import MarketService
+    from binmon.sim.config import SimConfig
+    from binmon.sim.server import ServerConfig
+    from binmon.sim.thread import run_sim
+
+    old = parts.service
+    symbol, interval = old.pick or (parts.controller.config.symbol, parts.controller.config.interval)
+    await old.close()
+    parts.rest.close()
+    sim = await asyncio.get_running_loop().run_in_executor(
+        None, stack.enter_context, run_sim(SimConfig(), ServerConfig())
+    )
+    parts.rest = RestClient(sim.urls.rest, timeout=8.0, max_retries=1)
+    parts.service = MarketService(parts.rest, sim.urls.ws, parts.adapter)
+    parts.controller.set_service(parts.service)
+    parts.window.set_demo(True)
+    log.info("switched to the demo market at %s", sim.urls.rest)
+    await parts.service.start(symbol, interval)
+
+
+class DemoSwitch:
+    """Runs :func:`switch_to_demo` (once) when the window asks for the demo market."""
+
+    def __init__(self, parts: AppParts, stack: contextlib.ExitStack) -> None:
+        self._parts, self._stack = parts, stack
+        self.task: asyncio.Task[None] | None = None
+        self._closed = False
+        parts.window.demoRequested.connect(self.request)
+
+    def request(self) -> None:
+        """Start the switch unless it ran already or the app is closing."""
+        if self.task is None and not self._closed:
+            self.task = asyncio.create_task(switch_to_demo(self._parts, self._stack), name="binmon-demo")
+            self.task.add_done_callback(_report_failure)
+
+    async def close(self) -> None:
+        """Cancel a switch still in progress (shutdown)."""
+        self._closed = True
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def _main(
+    args: argparse.Namespace,
+    paths: AppPaths,
+    config: Any,
+    problems: Any,
+    ep: Any,
+    stack: contextlib.ExitStack,
+) -> int:
+    parts = build_app(paths, config, ep.rest, ep.ws)
+    window = parts.window
+    window.set_demo(ep.demo)
     window.show()
     for p in problems:
         window.statusBar().showMessage(p, 15000)
 
     closing = asyncio.Event()
     window.closing.connect(closing.set)
-    await service.start(args.symbol or config.symbol, args.interval or config.interval)
+    demo = DemoSwitch(parts, stack)
+    await parts.service.start(args.symbol or config.symbol, args.interval or config.interval)
     diag: asyncio.Task[None] | None = None
     if args.exit_after is not None:
-        diag = asyncio.create_task(_diagnostics(args, service, adapter, chart, window), name="binmon-diag")
+        diag = asyncio.create_task(_diagnostics(args, parts), name="binmon-diag")
     try:
         await closing.wait()
     finally:
         if diag is not None and not diag.done():
             diag.cancel()
             await asyncio.gather(diag, return_exceptions=True)
-        await service.close()
-        adapter.stop()
-        rest.close()
+        await demo.close()
+        await parts.service.close()
+        parts.close_sync()
         window.save_layout()
         with contextlib.suppress(OSError):
-            save_config(paths.config_file, controller.config)
+            save_config(paths.config_file, parts.controller.config)
         # Let qasync finish callbacks the shutdown scheduled before the loop is closed.
         pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for t in pending:
@@ -156,10 +248,17 @@ async def _main(args: argparse.Namespace, paths: AppPaths, config: Any, problems
     return 0
 
 
-async def _diagnostics(args: argparse.Namespace, service: Any, adapter: Any, chart: Any, window: Any) -> None:
+def _report_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+
+async def _diagnostics(args: argparse.Namespace, parts: AppParts) -> None:
     """``--exit-after``: wait, freeze the feed, write the requested artefacts, close the window."""
     try:
         await asyncio.sleep(args.exit_after)
+        service = parts.service  # read late: the user may have switched to the demo market
+        adapter, chart, window = parts.adapter, parts.chart, parts.window
         if args.screenshot:
             await _ask(chart.when_drawn)  # everything sent so far is painted
             args.screenshot.parent.mkdir(parents=True, exist_ok=True)

@@ -125,6 +125,11 @@ class MarketService:
         return self._stream
 
     @property
+    def pick(self) -> tuple[str, str] | None:
+        """(symbol, interval) shown, being loaded, or waiting for exchangeInfo to be known."""
+        return self.current or self._wanted
+
+    @property
     def ready(self) -> bool:
         """True once exchangeInfo is loaded."""
         return bool(self.symbols)
@@ -310,7 +315,7 @@ class MarketService:
             where = "" if self.rest.host in text else f"{self.rest.host}: "
             self.sink.market_message(
                 f"Offline — {where}{text[:1].upper()}{text[1:]}. Retrying in {delay:.1f} s "
-                "(binmon --demo runs without a network)",
+                "(File ▸ Use demo market works without a network)",
                 True,
             )
             await asyncio.sleep(delay)

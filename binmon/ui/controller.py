@@ -90,6 +90,11 @@ class Controller(QObject):
         adapter.message.connect(self._on_message)
         chart.on_visible_range(self._on_visible_range)
 
+    def set_service(self, service: MarketCommands) -> None:
+        """Drive ``service`` from now on (the app swaps services when the user picks demo mode)."""
+        self.service = service
+        self._loaded = False
+
     def apply_config(self) -> None:
         """Push the loaded config into the window and chart (theme, zone, watchlist, current pick)."""
         cfg = self.config

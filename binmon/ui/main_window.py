@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
     intervalRequested = Signal(str)
     themeRequested = Signal(str)
     timezoneRequested = Signal(str)
+    demoRequested = Signal()
     closing = Signal()
 
     def __init__(self, chart_widget: QWidget, *, settings: QSettings | None = None) -> None:
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
         self._theme = ""
         self._timezone = "UTC"
         self._infos: dict[str, SymbolInfo] = {}
+        self._pair = ""
         self.tz_dialog: QInputDialog | None = None
         self.chart_widget = chart_widget
         self.setCentralWidget(chart_widget)
@@ -147,6 +149,8 @@ class MainWindow(QMainWindow):
 
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
+        self.status.demo_button.clicked.connect(self.demoRequested)
+        self._demo = False
         self._build_menus()
         self.apply_timezone("UTC")
 
@@ -165,6 +169,11 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        self.demo_action = QAction("Use &demo market", self)
+        self.demo_action.setToolTip("Switch to the built-in simulated exchange (works without a network)")
+        self.demo_action.triggered.connect(self.demoRequested)
+        file_menu.addAction(self.demo_action)
+        file_menu.addSeparator()
         self.quit_action = QAction("&Quit", self)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         self.quit_action.triggered.connect(self.close)
@@ -218,11 +227,24 @@ class MainWindow(QMainWindow):
         self.symbol_picker.set_symbols(self._infos.values())
         self.watchlist.set_symbol_info(self._infos)
 
+    def set_demo(self, demo: bool) -> None:
+        """Mark the window as showing the simulated market: say so, and stop offering the switch."""
+        self._demo = demo
+        self.demo_action.setEnabled(not demo)
+        self.status.set_demo(demo)
+        self.setWindowTitle(self._title)
+
+    @property
+    def _title(self) -> str:
+        suffix = " (demo market)" if self._demo else ""
+        return f"{self._pair} — {APP_NAME}{suffix}" if self._pair else f"{APP_NAME}{suffix}"
+
     def set_current(self, symbol: str, interval: str) -> None:
         """Show ``symbol`` / ``interval`` as the charted pair; emits no request signals."""
         self.symbol_picker.set_current(symbol)
         self.interval_picker.set_interval(interval)
-        self.setWindowTitle(f"{symbol} · {interval} — {APP_NAME}")
+        self._pair = f"{symbol} · {interval}"
+        self.setWindowTitle(self._title)
         self.trades_dock.setWindowTitle(f"Trades · {symbol}")
         # The dock's toggle action copies its title; the View menu should keep saying "Trades".
         self.trades_dock.toggleViewAction().setText("Trades")

@@ -54,7 +54,34 @@ def check_bars_match_exchange(run: Any, urls: Any, symbol: str, interval_ms: int
     assert not wrong, (
         f"{len(wrong)} of {len(closed)} closed bars differ, first at index {wrong[0][0]}: {wrong[0]}"
     )
+    check_open_bar(page[-1], series[-1], rest_url=urls.rest, symbol=symbol, interval=dump["current"][1])
     return len(closed)
+
+
+def check_open_bar(
+    row: list[float], bar: dict[str, Any], *, rest_url: str, symbol: str, interval: str
+) -> None:
+    """The page's newest bar is the simulator's candle as it stood a moment ago.
+
+    The simulator keeps trading after the app closed its feed, so the candle cannot be equal
+    now; once the simulator has closed it, it must extend the page's version: same open, a
+    range at least as wide, at least the volume.
+    """
+    if bar["closed"]:
+        return
+    t = bar["time"]
+    with RestClient(rest_url) as rest:
+        deadline = time.monotonic() + 10
+        while True:
+            final = [k for k in rest.klines(symbol, interval, start_ms=t, limit=2) if k.open_time == t]
+            if final and final[0].closed:
+                break
+            assert time.monotonic() < deadline, "the simulator never closed the open candle"
+            time.sleep(0.2)
+    k = final[0]
+    assert row[1] == k.open, (row, k)
+    assert k.low <= row[3] <= min(row[1], row[4]) and max(row[1], row[4]) <= row[2] <= k.high, (row, k)
+    assert 0 < row[5] <= k.volume, (row, k)
 
 
 def check_screenshot(run: Any) -> None:

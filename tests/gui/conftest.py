@@ -6,8 +6,10 @@ QApplication: Qt reads it once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Chromium refuses to run as root with its sandbox; CI and this machine run as root.
@@ -23,8 +25,10 @@ from typing import Any
 
 import PySide6.QtWebEngineWidgets  # noqa: F401
 import pytest
+import qasync
 import shiboken6
 from PySide6.QtCore import QtMsgType
+from PySide6.QtWidgets import QApplication
 
 from binmon.binance.codec import decode_kline_row
 from binmon.core.models import Kline
@@ -136,3 +140,29 @@ def read_bars(qtbot: Any) -> Callable[..., list[list[float]]]:
 def wait_drawn(qtbot: Any) -> Callable[..., dict[str, Any]]:
     """``wait_drawn(chart)`` -> once everything sent so far has been painted."""
     return lambda view, timeout=10_000: _wait_result(qtbot, view.when_drawn, timeout)
+
+
+@pytest.fixture(scope="module")
+def qloop() -> Iterator[qasync.QEventLoop]:
+    """One qasync loop on the already running Qt event loop (see the platform notes).
+
+    Module-scoped, not session-scoped: while it exists it is asyncio's running loop, and the
+    pytest-asyncio tests of other directories (which run after tests/gui) need none to be.
+    Tests start coroutines with ``qloop.create_task`` and wait with ``qtbot.waitUntil(task.done)``.
+    """
+    app = QApplication.instance() or QApplication([])
+    loop = qasync.QEventLoop(app, already_running=True)
+    # A plain thread pool we can join: qasync's default QThreadExecutor is only shut down by
+    # loop.close(), which an already-running loop cannot do without quitting the QApplication.
+    executor = ThreadPoolExecutor(4, thread_name_prefix="test-executor")
+    loop.set_default_executor(executor)
+    asyncio.set_event_loop(loop)
+    yield loop
+    executor.shutdown(wait=True)
+    # Later tests (pytest-asyncio) must not find this loop still marked as running, and an
+    # unclosed loop warns when collected. qasync's stop() would call QApplication.exit(),
+    # which breaks pytest-qt's waiting in later tests: clear qasync's running flag instead.
+    loop._QEventLoop__is_running = False  # type: ignore[attr-defined]
+    loop.close()
+    asyncio.events._set_running_loop(None)
+    asyncio.set_event_loop(None)

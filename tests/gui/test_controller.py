@@ -6,17 +6,15 @@ Qt's event loop while ``qtbot.waitUntil`` waits (the pattern the platform notes 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import qasync
 import requests
-from PySide6.QtWidgets import QApplication, QLabel
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from binmon.binance.rest import RestClient
@@ -103,27 +101,6 @@ class StandInChart:
         for b in bars:
             if sym is None or (b.symbol, b.interval) != (sym.symbol, sym.interval):
                 self.foreign.append(b)
-
-
-@pytest.fixture(scope="module")
-def qloop() -> Iterator[qasync.QEventLoop]:
-    """One qasync loop on the already running Qt event loop (see the platform notes)."""
-    app = QApplication.instance() or QApplication([])
-    loop = qasync.QEventLoop(app, already_running=True)
-    # A plain thread pool we can join: qasync's default QThreadExecutor is only shut down by
-    # loop.close(), which an already-running loop cannot do without quitting the QApplication.
-    executor = ThreadPoolExecutor(4, thread_name_prefix="test-executor")
-    loop.set_default_executor(executor)
-    asyncio.set_event_loop(loop)
-    yield loop
-    executor.shutdown(wait=True)
-    # Later tests (pytest-asyncio) must not find this loop still marked as running, and an
-    # unclosed loop warns when collected. qasync's stop() would call QApplication.exit(),
-    # which breaks pytest-qt's waiting in later tests: clear qasync's running flag instead.
-    loop._QEventLoop__is_running = False  # type: ignore[attr-defined]
-    loop.close()
-    asyncio.events._set_running_loop(None)
-    asyncio.set_event_loop(None)
 
 
 @pytest.fixture(scope="module")
@@ -322,7 +299,8 @@ def test_offline_says_so_and_retries(
         )
         qtbot.waitUntil(lambda: r.window.status.status() is r.service.stream.status, timeout=5000)
         assert r.chart.message is not None and f"127.0.0.1:{port}" in r.chart.message
-        assert "--demo" in r.chart.message
+        assert "Use demo market" in r.chart.message
+        assert not r.window.status.demo_button.isHidden()  # the way out, one click away (window not shown)
         assert "\n" not in r.chart.message and "Traceback" not in r.chart.message
         assert r.service.current is None and not r.service.ready
         assert not [rec for rec in caplog.records if rec.levelname in ("ERROR", "CRITICAL")]

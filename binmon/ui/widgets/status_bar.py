@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QStatusBar, QWidget
 
 from binmon.core.events import ConnectionStatus, ConnState
 from binmon.ui.format import format_delay, format_rate
@@ -57,6 +57,12 @@ class StatusBar(QStatusBar):
         for label in (self.state_label, self.delay_label, self.rate_label):
             label.setContentsMargins(6, 0, 6, 0)
             self.addPermanentWidget(label)
+        # Offered while the exchange cannot be reached (hidden once in demo mode).
+        self.demo_button = QPushButton("Use demo market", self)
+        self.demo_button.setToolTip("Switch to the built-in simulated exchange (works without a network)")
+        self.demo_button.hide()
+        self.addPermanentWidget(self.demo_button)
+        self._demo = False
         self.state_label.setTextFormat(Qt.TextFormat.RichText)
         self.delay_label.setToolTip("Feed delay: now minus the exchange's event time")
         self.rate_label.setToolTip("Stream messages per second")
@@ -74,6 +80,11 @@ class StatusBar(QStatusBar):
             self._countdown.start()
         else:
             self._countdown.stop()
+        self.refresh()
+
+    def set_demo(self, demo: bool) -> None:
+        """True once the app runs on the simulator: the "Use demo market" button is never shown."""
+        self._demo = demo
         self.refresh()
 
     def status(self) -> ConnectionStatus | None:
@@ -104,6 +115,8 @@ class StatusBar(QStatusBar):
                     self._countdown.stop()
             text, color = state_text(st, remaining), STATE_COLORS[st.state]
             tip = f"{st.market} stream: {st.state.value}" + (f"\n{st.reason}" if st.reason else "")
+        offline = st is not None and st.state in (ConnState.OFFLINE, ConnState.RECONNECTING)
+        self.demo_button.setVisible(offline and not self._demo)
         self.state_label.setProperty("plainText", text)
         self.state_label.setText(f'<span style="color:{color}">●</span> {_escape(text)}')
         self.state_label.setToolTip(tip)
