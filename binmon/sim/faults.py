@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import fnmatch
 import threading
 import time
 from collections.abc import Callable
@@ -28,10 +29,29 @@ FAULT_NAMES = (
     "rest_delay",
     "refuse",
     "server_shutdown",
+    "archive_corrupt",
+    "archive_missing",
 )
 
 _TRUE = {"1", "true", "on", "yes"}
 _FALSE = {"0", "false", "off", "no"}
+
+
+def _parse_patterns(value: str | None) -> tuple[str, ...]:
+    """``all`` / a file name / a glob, or several separated by commas; ``off`` / ``0`` / ``none`` clears."""
+    v = "all" if value is None else value.strip()
+    if v.lower() in ("", "off", "none") or v.lower() in _FALSE:
+        return ()
+    pats = tuple(p.strip() for p in v.split(",") if p.strip())
+    return tuple("*" if p.lower() == "all" else p for p in pats)
+
+
+def _matches(patterns: tuple[str, ...], path: str) -> bool:
+    # The zip's name and its checksum's are one file for the switches; a pattern may name the
+    # file (`BTCUSDT-1m-2024-05.zip`) or glob over its whole path (`*/daily/*`).
+    path = path.lstrip("/").removesuffix(".CHECKSUM")
+    name = path.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(path, p) for p in patterns)
 
 
 def _parse_bool(value: str | None) -> bool:
@@ -63,6 +83,9 @@ class Faults:
         self._rest_error_status = 0
         self._rest_error_count = 0
         self._refuse_until = 0.0  # time.monotonic()
+        # Archive switches: glob patterns over file names; tuples are swapped whole (thread-safe).
+        self.archive_corrupt: tuple[str, ...] = ()
+        self.archive_missing: tuple[str, ...] = ()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drop_all: Callable[[], None] | None = None
         self._shutdown: Callable[[], None] | None = None
@@ -161,7 +184,27 @@ class Faults:
             raise ValueError("seconds must be >= 0")
         self._refuse_until = time.monotonic() + seconds
 
+    def set_archive_corrupt(self, patterns: tuple[str, ...] | list[str]) -> None:
+        """Serve archive zips whose name (or path) matches a glob with bytes that fail their ``.CHECKSUM``.
+
+        ``("*",)`` hits every file, ``()`` turns it off. The zip stays a readable zip (its last
+        row is dropped): only the checksum can tell.
+        """
+        self.archive_corrupt = tuple(patterns)
+
+    def set_archive_missing(self, patterns: tuple[str, ...] | list[str]) -> None:
+        """Answer 404 for archive files (zip and ``.CHECKSUM``) matching a glob; ``()`` turns it off."""
+        self.archive_missing = tuple(patterns)
+
     # ------------------------------------------------------------ queries (server side)
+
+    def archive_is_corrupt(self, path: str) -> bool:
+        """True when the archive file at URL ``path`` must be served corrupted."""
+        return _matches(self.archive_corrupt, path)
+
+    def archive_is_missing(self, path: str) -> bool:
+        """True when the archive file at URL ``path`` (zip or ``.CHECKSUM``) must be a 404."""
+        return _matches(self.archive_missing, path)
 
     def take_rest_error(self) -> int:
         """Consume one injected REST error: its status, or 0 when none is pending."""
@@ -175,8 +218,12 @@ class Faults:
         """True while new websocket connections are being refused."""
         return time.monotonic() < self._refuse_until
 
+    def archive_state(self) -> dict[str, list[str]]:
+        """The archive switches as a JSON-able dict (``GET /_sim/state`` shows it under ``archive``)."""
+        return {"archive_corrupt": list(self.archive_corrupt), "archive_missing": list(self.archive_missing)}
+
     def state(self) -> dict[str, Any]:
-        """The switches as a JSON-able dict (``GET /_sim/state``)."""
+        """The switches as a JSON-able dict (``GET /_sim/state``); archive ones: :meth:`archive_state`."""
         with self._lock:
             errors = {"status": self._rest_error_status, "remaining": self._rest_error_count}
         return {
@@ -195,6 +242,8 @@ class Faults:
         """Flip one switch given as text, as the admin endpoint and ``--fault NAME[=VALUE]`` do.
 
         ``rest_errors`` takes ``STATUS`` or ``STATUS:COUNT`` (or ``count`` separately; default 1).
+        ``archive_corrupt`` / ``archive_missing`` take ``all`` (the default), a file name or a
+        glob, several joined by commas, or ``off``; each setting replaces the previous one.
         Raises ValueError for an unknown name or a bad value.
         """
         try:
@@ -217,6 +266,10 @@ class Faults:
                 self.set_rest_delay(float(value if value is not None else "1"))
             elif name == "refuse":
                 self.refuse_connections(float(value if value is not None else "5"))
+            elif name == "archive_corrupt":
+                self.set_archive_corrupt(_parse_patterns(value))
+            elif name == "archive_missing":
+                self.set_archive_missing(_parse_patterns(value))
             else:
                 raise ValueError(f"unknown fault {name!r}; known: {', '.join(FAULT_NAMES)}")
         except (TypeError, ArithmeticError) as exc:

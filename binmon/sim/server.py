@@ -4,7 +4,8 @@
 one loopback port with ``websockets``: upgrade requests on ``/ws...`` and ``/stream...`` become
 stream sessions (:mod:`binmon.sim.ws`) fed by the stream engine (:mod:`binmon.sim.engine`,
 subscription bookkeeping in :mod:`binmon.sim.hub`); every other GET is answered by the REST API
-(:mod:`binmon.sim.rest`) from the ``process_request`` hook, admin URLs ``/_sim/...`` included.
+(:mod:`binmon.sim.rest`) from the ``process_request`` hook, admin URLs ``/_sim/...`` included,
+except ``/data/...``: the data.binance.vision archive files (:mod:`binmon.sim.archive`).
 Every HTTP answer (REST, admin, the 101) gets a ``Date`` header from the sim clock in the
 ``process_response`` hook. With a ``binmon record`` capture as ``SimConfig.replay`` the server
 runs in capture mode instead (see :class:`SimServer`). Clients only ever see URLs
@@ -29,6 +30,7 @@ import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from binmon.sim.archive import SimArchive
 from binmon.sim.capture import CaptureMarket, is_capture, load_capture
 from binmon.sim.capture_engine import CaptureEngine
 from binmon.sim.config import SimConfig
@@ -197,6 +199,7 @@ class SimServer:
             self._admin,
             kline_rows,
         )
+        self.archive = SimArchive(self.market, self.clock, self.faults, kline_rows)
         self._server: Server | None = None
         self._pump: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -283,6 +286,8 @@ class SimServer:
         route = parse_ws_path(request.path)
         upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
         if route is None or not upgrade:
+            if request.path.startswith("/data/"):  # a CDN: no request weight (rest_delay still applies)
+                return await self.archive.handle(request.path)
             ip = conn.remote_address[0] if isinstance(conn.remote_address, tuple) else "unknown"
             return await self.rest.handle(request.path, str(ip))
         if isinstance(route, str):
@@ -338,6 +343,7 @@ class SimServer:
                 for s in self.engine.sessions
             ],
             "capture": self.capture.state() if self.capture is not None else None,
+            "archive": {**self.archive.state(), **self.faults.archive_state()},
         }
 
     def _admin(self, path: str, params: dict[str, str]) -> Response:
