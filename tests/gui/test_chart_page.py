@@ -21,7 +21,8 @@ from PySide6.QtGui import QColor, QImage
 from binmon.core.candles import Append, ChartOp, Reload, Replace
 from binmon.core.models import Kline
 from binmon.ui.chart.api import ChartSymbol, Crosshair, VisibleRange
-from binmon.ui.chart.fake import ChartDataError, RecordingChart, bar_row
+from binmon.ui.chart.bar_window import ChartDataError, bar_row
+from binmon.ui.chart.fake import RecordingChart
 from binmon.ui.chart.web_chart import WebChart
 
 XRPETH = ChartSymbol("XRPETH", "1m", "0.00000001", "XRP", "ETH")

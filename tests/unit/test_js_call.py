@@ -21,7 +21,8 @@ from binmon import resources
 from binmon.core.candles import Append, Gap, Reload, Replace
 from binmon.core.models import Kline
 from binmon.ui.chart.api import ChartSymbol
-from binmon.ui.chart.fake import ChartDataError, RecordingChart, price_format
+from binmon.ui.chart.bar_window import ChartDataError, price_format
+from binmon.ui.chart.fake import RecordingChart
 from binmon.ui.chart.jscall import js_call, js_value
 
 NASTY = [

@@ -1,6 +1,6 @@
 """The real chart: Lightweight Charts in a QWebEngineView, behind :class:`~binmon.ui.chart.api.ChartView`.
 
-Every call is checked against a :class:`~binmon.ui.chart.fake.BarWindow` (the model of what
+Every call is checked against a :class:`~binmon.ui.chart.bar_window.BarWindow` (the model of what
 the page holds) and then sent through the :class:`~binmon.ui.chart.bridge.ChartBridge`, so bad
 data raises in the caller, synchronously, instead of in the page later. Live updates are
 coalesced here: while a batch is in flight, new ops wait, and repeated updates of one bar
@@ -25,8 +25,7 @@ from binmon.core.candles import ChartOp
 from binmon.core.models import Kline
 from binmon.resources import chart_lib_path, resource_path
 from binmon.ui.chart.api import ChartSymbol, Crosshair, VisibleRange
-from binmon.ui.chart.bridge import ChartBridge, ChartPage
-from binmon.ui.chart.fake import (
+from binmon.ui.chart.bar_window import (
     DEFAULT_MAX_BARS,
     BarWindow,
     apply_op,
@@ -34,6 +33,7 @@ from binmon.ui.chart.fake import (
     check_timezone,
     price_format,
 )
+from binmon.ui.chart.bridge import ChartBridge, ChartPage
 from binmon.ui.chart.jscall import js_call
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class WebChart(QWebEngineView):
 
         Keys include count, first, last (rows), shownFirst/shownLast (display times), symbol,
         precision, priceFormat, priceLabel, theme, background, timezone, timeLabelLast, legend,
-        message, messageVisible, series, calls, recent (see ``stateJSON`` in binmon.js).
+        message, messageVisible, series, calls, recent (see ``stateJSON`` in bm-api.js).
         """
         self.call_js("binmon.stateJSON", callback=lambda text: callback(json.loads(text)))
 
