@@ -15,7 +15,8 @@ subscribed to the other four symbols' streams, so it decodes the whole feed. Mea
 * ``flushes_per_s``: chart flushes (the adapter's cap is 20/s).
 * ``closed_*``: after the run, the closed bars the page holds against the simulator's REST
   klines for the same span: every one must be there, equal.
-* ``memory``: RSS and PSS of this process plus its QtWebEngine processes, sampled every 5 s.
+* ``memory``: RSS and PSS of this process plus its QtWebEngine processes, sampled every 5 s
+  (the simulator subprocess excluded; its own RSS is shown apart).
 
 Run it as a desktop user would (Chromium must not get a higher priority than Python):
 ``setpriv --bounding-set=-sys_nice --inh-caps=-sys_nice python benchmarks/app_latency.py``.
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -61,8 +63,9 @@ MEM_EVERY_S = 5.0
 # ------------------------------------------------------------------ process memory
 
 
-def _tree(root: int) -> list[int]:
-    """``root`` and all its descendants (QtWebEngineProcess and its zygotes/renderers)."""
+def _tree(root: int, exclude: int | None = None) -> list[int]:
+    """``root`` and all its descendants (QtWebEngineProcess and its zygotes/renderers),
+    without ``exclude`` and its own descendants (the simulator is this script's child too)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -77,6 +80,8 @@ def _tree(root: int) -> list[int]:
     out, todo = [], [root]
     while todo:
         pid = todo.pop()
+        if pid == exclude:
+            continue
         out.append(pid)
         todo.extend(children.get(pid, []))
     return out
@@ -93,12 +98,33 @@ def _kb(path: str, field: str) -> int:
     return 0
 
 
-def memory_mb() -> tuple[float, float, int]:
-    """(RSS sum, PSS sum, process count) of this process tree, in MiB."""
-    pids = _tree(os.getpid())
+def _kind(pid: int) -> str:
+    """``python`` for this process, else the Chromium process type (renderer, gpu-process...)."""
+    if pid == os.getpid():
+        return "python"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().split(b"\0")
+    except OSError:
+        return "gone"
+    for a in args:
+        if a.startswith(b"--type="):
+            return "webengine-" + a[7:].decode()  # renderers forked from the zygote keep its argv
+    return os.path.basename(args[0].decode()) if args and args[0] else "?"
+
+
+def memory_mb(exclude: int | None) -> tuple[float, float, int, dict[str, float]]:
+    """(RSS sum, PSS sum, process count, PSS by process kind) of this process tree, in MiB."""
+    pids = _tree(os.getpid(), exclude)
     rss = sum(_kb(f"/proc/{p}/status", "VmRSS:") for p in pids)
-    pss = sum(_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids)
-    return rss / 1024, pss / 1024, len(pids)
+    by_kind: dict[str, float] = {}
+    pss = 0
+    for p in pids:
+        kb = _kb(f"/proc/{p}/smaps_rollup", "Pss:")
+        pss += kb
+        kind = _kind(p)
+        by_kind[kind] = round(by_kind.get(kind, 0.0) + kb / 1024, 1)
+    return rss / 1024, pss / 1024, len(pids), by_kind
 
 
 # ------------------------------------------------------------------ probes
@@ -185,13 +211,21 @@ async def _ask(method: Any, timeout: float = 30.0) -> Any:
     return await asyncio.wait_for(fut, timeout)
 
 
-async def bench(urls: dict[str, str], duration: float, warmup: float) -> dict[str, Any]:
+async def bench(
+    urls: dict[str, str], duration: float, warmup: float, sim_pid: int, without: Sequence[str] = ()
+) -> dict[str, Any]:
     basedir = Path(tempfile.mkdtemp(prefix="binmon-bench-"))
     paths = AppPaths.resolve(basedir).ensure()
     parts = build_app(paths, load_config(paths.config_file).config, urls["rest"], urls["ws"])
     parts.window.resize(1400, 900)
     parts.window.show()
     probe = Probe(parts)
+    if "trades" in without:
+        parts.window.trades.add_trades = lambda batch: None
+    if "watchlist" in without:
+        parts.window.watchlist.update_tickers = lambda tickers: None
+    if "chart" in without:
+        parts.chart.apply = lambda ops: None
     service = parts.service
     service.sink = probe  # the stream client's status callback stays bound to the adapter
     loop = asyncio.get_running_loop()
@@ -206,6 +240,9 @@ async def bench(urls: dict[str, str], duration: float, warmup: float) -> dict[st
             lags.append((loop.time() - t - LAG_TICK_S) * 1000.0)
 
     mem: list[tuple[float, float, float, int]] = []
+    kinds: list[dict[str, float]] = []
+    py_rss: list[float] = []
+    sim_rss: list[float] = []  # not the app's: shown to tell the two apart
     await service.start(*CHART)
     await _wait_for(lambda: service.series is not None and parts.chart.bridge.is_ready, 60, "the chart")
     others = [s for s in SYMBOLS if s != CHART[0]]
@@ -216,18 +253,26 @@ async def bench(urls: dict[str, str], duration: float, warmup: float) -> dict[st
     stats0 = service.stream.stats.copy()
     probe.measuring = True
     lags.clear()
+    snap0 = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
     t0 = time.monotonic()
     next_mem = t0
     while (now := time.monotonic()) < t0 + duration:
         if now >= next_mem:
-            rss, pss, procs = memory_mb()
+            rss, pss, procs, by_kind = memory_mb(sim_pid)
             mem.append((round(now - t0, 1), round(rss, 1), round(pss, 1), procs))
+            kinds.append(by_kind)
+            py_rss.append(round(_kb("/proc/self/status", "VmRSS:") / 1024, 1))
+            sim_rss.append(round(_kb(f"/proc/{sim_pid}/status", "VmRSS:") / 1024, 1))
             next_mem += MEM_EVERY_S
         n = len(lags)
         await asyncio.sleep(1.0)
         lag_by_s.append(max(lags[n:], default=0.0))
     elapsed = time.monotonic() - t0
     probe.measuring = False
+    if snap0 is not None:  # --tracemalloc: where Python memory grew (diagnosis, to stderr)
+        top = tracemalloc.take_snapshot().compare_to(snap0, "traceback")[:8]
+        for stat in top:
+            print(stat, *stat.traceback.format()[-6:], sep="\n  ", file=sys.stderr)
     stats = service.stream.stats
     lag_task.cancel()
 
@@ -275,6 +320,10 @@ async def bench(urls: dict[str, str], duration: float, warmup: float) -> dict[st
         "closed_mismatched": mismatched,
         "closed_missing": missing,
         "memory": {
+            "sim_rss_mb_first": sim_rss[0] if sim_rss else None,
+            "sim_rss_mb_last": sim_rss[-1] if sim_rss else None,
+            "python_rss_mb_first": py_rss[0] if py_rss else None,
+            "python_rss_mb_last": py_rss[-1] if py_rss else None,
             "rss_mb_first": mem[0][1] if mem else None,
             "rss_mb_median_first_third": statistics.median(m[1] for m in mem[:third]) if mem else None,
             "rss_mb_median_last_third": statistics.median(m[1] for m in mem[-third:]) if mem else None,
@@ -282,6 +331,8 @@ async def bench(urls: dict[str, str], duration: float, warmup: float) -> dict[st
             "pss_mb_median_first_third": statistics.median(m[2] for m in mem[:third]) if mem else None,
             "pss_mb_median_last_third": statistics.median(m[2] for m in mem[-third:]) if mem else None,
             "processes": mem[-1][3] if mem else None,
+            "pss_mb_by_process_first": kinds[0] if kinds else None,
+            "pss_mb_by_process_last": kinds[-1] if kinds else None,
             "samples_every_30s": [m for m in mem if int(m[0]) % 30 < MEM_EVERY_S],
         },
     }
@@ -292,7 +343,17 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=300.0, help="measured seconds (default 300)")
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--rate", type=float, default=2000.0, help="nominal total trades/s of the simulator")
+    ap.add_argument("--tracemalloc", action="store_true", help="print where Python memory grew (slow)")
+    ap.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=["trades", "watchlist", "chart"],
+        help="diagnosis: do not feed this part of the window (repeatable)",
+    )
     args = ap.parse_args()
+    if args.tracemalloc:
+        tracemalloc.start(12)
     sim = subprocess.Popen(
         [
             sys.executable,
@@ -318,7 +379,7 @@ def main() -> int:
         loop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
         with loop:
-            result = loop.run_until_complete(bench(urls, args.duration, args.warmup))
+            result = loop.run_until_complete(bench(urls, args.duration, args.warmup, sim.pid, args.without))
         result["sim_rate_target"] = args.rate
         print(json.dumps(result))
     finally:

@@ -30,6 +30,7 @@ from typing import Any
 from binmon.cli.common import CliError, add_endpoint_args, endpoints
 from binmon.config import load_config, save_config
 from binmon.core.intervals import INTERVALS
+from binmon.history.store_schema import StoreError
 from binmon.logs import setup_logging
 from binmon.paths import AppPaths
 
@@ -118,22 +119,54 @@ class AppParts:
     adapter: Any  # QtMarketAdapter
     service: Any  # MarketService
     controller: Any  # Controller
+    store: Any  # CandleStore
+    downloader: Any  # Downloader
+    paths: AppPaths
 
     def close_sync(self) -> None:
-        """Stop the adapter and release the REST client (after ``await service.close()``)."""
+        """Stop the adapter, release the REST client and the store (after ``await service.close()``)."""
         self.adapter.stop()
         self.rest.close()
+        self.store.close()
 
 
-def build_app(paths: AppPaths, config: Any, rest_url: str, ws_url: str) -> AppParts:
+def make_history(paths: AppPaths, rest: Any, archive_url: str, demo: str | None) -> tuple[Any, Any, Any]:
+    """The candle store, its downloader and the chart's history source.
+
+    ``demo`` is the simulated market's id in demo mode (None for an exchange): simulated
+    candles go to a file of their own per market (:func:`~binmon.history.store.demo_store_path`).
+    """
+    from binmon.history.archive_client import ArchiveClient
+    from binmon.history.download import Downloader, store_clock
+    from binmon.history.store import CandleStore, default_store_path, demo_store_path
+    from binmon.services.history import StoreHistory
+
+    path = default_store_path(paths.data_dir) if demo is None else demo_store_path(paths.data_dir, demo)
+    store = CandleStore.open(path, clock=store_clock(rest))
+    downloader = Downloader(store, rest, ArchiveClient(archive_url))
+    return store, downloader, StoreHistory(store, downloader)
+
+
+def build_app(
+    paths: AppPaths,
+    config: Any,
+    rest_url: str,
+    ws_url: str,
+    *,
+    archive_url: str | None = None,
+    demo: str | None = None,
+) -> AppParts:
     """Build the services and the window (not shown, nothing started): the composition root.
 
     Needs a QApplication and a running qasync loop; the caller shows the window and awaits
-    ``service.start(...)``.
+    ``service.start(...)``. ``archive_url`` defaults to data.binance.vision; ``demo`` is the
+    simulated market's id when the endpoints are the embedded simulator's. Raises
+    :class:`~binmon.history.store.StoreError` when the candle store cannot be opened.
     """
     from PySide6.QtCore import QSettings
 
     from binmon.binance.rest import RestClient
+    from binmon.cli.common import BINANCE_ARCHIVE
     from binmon.services.market import MarketService
     from binmon.ui.chart.web_chart import WebChart
     from binmon.ui.controller import Controller
@@ -143,15 +176,16 @@ def build_app(paths: AppPaths, config: Any, rest_url: str, ws_url: str) -> AppPa
     # Few REST retries: the service retries on its own schedule and says so in the window,
     # which beats a window frozen in "loading" while requests time out four times.
     rest = RestClient(rest_url, timeout=8.0, max_retries=1)
+    store, downloader, history = make_history(paths, rest, archive_url or BINANCE_ARCHIVE, demo)
     chart = WebChart()
     settings = QSettings(str(paths.window_state_file), QSettings.Format.IniFormat)
     window = MainWindow(chart, settings=settings)
     adapter = QtMarketAdapter(chart, window.trades, window.watchlist, window.status, parent=window)
-    service = MarketService(rest, ws_url, adapter)
+    service = MarketService(rest, ws_url, adapter, history=history)
     controller = Controller(service, window, chart, adapter, config, partial(save_config, paths.config_file))
     controller.apply_config()
     window.restore_layout()
-    return AppParts(rest, chart, window, adapter, service, controller)
+    return AppParts(rest, chart, window, adapter, service, controller, store, downloader, paths)
 
 
 async def switch_to_demo(parts: AppParts, stack: contextlib.ExitStack) -> None:
@@ -163,7 +197,7 @@ async def switch_to_demo(parts: AppParts, stack: contextlib.ExitStack) -> None:
     """
     from binmon.binance.rest import RestClient
     from binmon.services.market import MarketService
-    from binmon.sim.config import SimConfig
+    from binmon.sim.config import demo_config, market_id
     from binmon.sim.server import ServerConfig
     from binmon.sim.thread import run_sim
 
@@ -171,11 +205,16 @@ async def switch_to_demo(parts: AppParts, stack: contextlib.ExitStack) -> None:
     symbol, interval = old.pick or (parts.controller.config.symbol, parts.controller.config.interval)
     await old.close()
     parts.rest.close()
+    sim_config = demo_config()
     sim = await asyncio.get_running_loop().run_in_executor(
-        None, stack.enter_context, run_sim(SimConfig(), ServerConfig())
+        None, stack.enter_context, run_sim(sim_config, ServerConfig())
     )
     parts.rest = RestClient(sim.urls.rest, timeout=8.0, max_retries=1)
-    parts.service = MarketService(parts.rest, sim.urls.ws, parts.adapter)
+    parts.store.close()
+    parts.store, parts.downloader, history = make_history(
+        parts.paths, parts.rest, sim.urls.rest, market_id(sim_config)
+    )
+    parts.service = MarketService(parts.rest, sim.urls.ws, parts.adapter, history=history)
     parts.controller.set_service(parts.service)
     parts.window.set_demo(True)
     log.info("switched to the demo market at %s", sim.urls.rest)
@@ -213,7 +252,11 @@ async def _main(
     ep: Any,
     stack: contextlib.ExitStack,
 ) -> int:
-    parts = build_app(paths, config, ep.rest, ep.ws)
+    try:
+        demo_market = ep.market_id if ep.demo else None
+        parts = build_app(paths, config, ep.rest, ep.ws, archive_url=ep.archive, demo=demo_market)
+    except StoreError as exc:
+        raise CliError(f"cannot open the candle store: {exc}") from exc
     window = parts.window
     window.set_demo(ep.demo)
     window.show()

@@ -35,13 +35,21 @@ import requests
 import requests.adapters
 
 from binmon import __version__
-from binmon.binance.errors import IPBannedError, NetworkError, ProtocolError
+from binmon.binance.errors import BinanceError, IPBannedError, NetworkError, ProtocolError
 from binmon.binance.limiter import Cancelled, Reservation, WeightLimiter
 from binmon.binance.rest_codec import decode_error_body, decode_exchange_info, decode_klines, load_json
 from binmon.core.intervals import check_interval
 from binmon.core.models import ExchangeInfo, Kline
 
-__all__ = ["KLINES_MAX", "WEIGHTS", "Cancelled", "RestClient", "RestStats", "default_backoff"]
+__all__ = [
+    "KLINES_MAX",
+    "WEIGHTS",
+    "Cancelled",
+    "RestClient",
+    "RestStats",
+    "default_backoff",
+    "describe_network_error",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -171,6 +179,34 @@ class RestClient:
             raise ProtocolError(f"time: expected {{'serverTime': int}}, got {body!r:.200}")
         self._learn_server_time(t)
         return t
+
+    def server_now_ms(self, max_age_s: float = 60.0) -> int:
+        """A lower bound of the server's clock now, in ms: our wall clock plus the measured offset.
+
+        The offset is learned from ``/api/v3/time`` and ``exchangeInfo`` answers, measured when
+        the answer arrived, so the estimate errs early, never late: a candle it calls closed is
+        closed. It is (re)measured with one ``GET /api/v3/time`` (weight 1) when unknown or
+        older than ``max_age_s`` seconds; ``math.inf`` never re-measures a known offset (no
+        I/O: safe as a store's clock). A simulator running its clock faster than ours makes an
+        old offset lag behind, which is the safe side. When a re-measure fails but an older
+        offset is known, the older one is used (logged); with none, the error propagates
+        (NetworkError, BinanceAPIError, Cancelled never: no cancel is taken).
+        """
+        offset = self._offset
+        if offset is None or self._wall() - offset[1] > max_age_s:
+            # One thread measures; the others wait for its answer instead of asking too.
+            with self._time_lock:
+                offset = self._offset
+                if offset is None or self._wall() - offset[1] > max_age_s:
+                    try:
+                        self.server_time()
+                    except BinanceError as exc:
+                        if offset is None:
+                            raise
+                        _log.info("cannot re-measure the server clock (%s); using the last offset", exc)
+        offset = self._offset
+        assert offset is not None  # set by server_time() or known before
+        return int(self._wall() * 1000) + offset[0]
 
     def exchange_info(self, symbols: Sequence[str] | None = None) -> ExchangeInfo:
         """``GET /api/v3/exchangeInfo`` for all symbols or just ``symbols``.
@@ -323,7 +359,7 @@ class RestClient:
             except requests.RequestException as exc:
                 self.limiter.record(None, reservation)
                 self._count("network_errors")
-                reason = _describe_network_error(exc, self.timeout)
+                reason = describe_network_error(exc, self.timeout)
                 if failures >= self.max_retries:
                     raise NetworkError(f"cannot reach {self.host}: {reason}") from exc
                 _log.info("GET %s failed (%s); retrying", path, reason)
@@ -491,8 +527,12 @@ def _retry_after(resp: requests.Response, default: float) -> float:
     return default
 
 
-def _describe_network_error(exc: BaseException, timeout: float) -> str:
-    """A few words for why no response came (``connection refused``, ``no response within 10 s``)."""
+def describe_network_error(exc: BaseException, timeout: float) -> str:
+    """A few words for why no response came (``connection refused``, ``no response within 10 s``).
+
+    ``exc`` is what ``requests`` raised; ``timeout`` the one the request used (named in timeout
+    messages). Shared by every HTTP client of binmon (REST, archive).
+    """
     if isinstance(exc, requests.ConnectTimeout):
         return f"connection timed out after {timeout:g} s"
     if isinstance(exc, requests.ReadTimeout):
@@ -518,3 +558,7 @@ def _describe_network_error(exc: BaseException, timeout: float) -> str:
         return "connection closed without a response"
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return first if len(first) <= 160 else first[:160] + "..."
+
+
+#: The old private name, kept for callers that still import it.
+_describe_network_error = describe_network_error

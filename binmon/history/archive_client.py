@@ -37,7 +37,7 @@ import requests.adapters
 from binmon import __version__
 from binmon.binance.errors import NetworkError
 from binmon.binance.limiter import Cancelled
-from binmon.binance.rest import _describe_network_error, default_backoff
+from binmon.binance.rest import default_backoff, describe_network_error
 from binmon.binance.rest_codec import decode_error_body
 from binmon.core.models import Kline
 from binmon.history.archive import (
@@ -214,7 +214,7 @@ class ArchiveClient:
                         return self._read_body(resp, url, cancel)
                     body = resp.content[:4096] if status != 404 else b""
             except requests.RequestException as exc:
-                reason = _describe_network_error(exc, self.timeout)
+                reason = describe_network_error(exc, self.timeout)
                 if failures >= self.max_retries:
                     raise NetworkError(
                         f"cannot download {path.rsplit('/', 1)[-1]} from {self.host}: {reason}"

@@ -26,6 +26,7 @@ inclusive ranges per series). A series keeps the ``block_ms`` it was created wit
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -69,6 +70,27 @@ class SeriesInfo:
 def default_store_path(data_dir: Path) -> Path:
     """Where the candle store lives inside binmon's data directory (``AppPaths.data_dir``)."""
     return data_dir / STORE_FILENAME
+
+
+#: Demo stores are named ``candles-demo-<market id>.sqlite`` (see ``binmon.sim.config.market_id``).
+DEMO_STORE_PREFIX = "candles-demo"
+
+
+def demo_store_path(data_dir: Path, market: str, *, remove_others: bool = True) -> Path:
+    """The store of the simulated market named ``market``; other demo markets' stores are deleted.
+
+    Simulated candles never mix with the exchange's history (a file of their own), nor with
+    another simulated market's: a demo started on another day generates another market, whose
+    candles would contradict the stored ones. Only ``candles-demo*`` files are ever removed.
+    """
+    name = f"{DEMO_STORE_PREFIX}-{market}.sqlite" if market else f"{DEMO_STORE_PREFIX}.sqlite"
+    path = data_dir / name
+    if remove_others and data_dir.is_dir():
+        for old in data_dir.glob(f"{DEMO_STORE_PREFIX}*.sqlite*"):
+            if not old.name.startswith(name):  # keep this store and its -wal / -shm
+                with contextlib.suppress(OSError):
+                    old.unlink()
+    return path
 
 
 def _wall_clock_ms() -> int:

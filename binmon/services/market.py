@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from binmon.binance.backoff import backoff
 from binmon.binance.codec import MINI_TICKER_ALL, kline_stream, trade_stream
@@ -40,6 +41,9 @@ from binmon.core.models import (
     TradeEvent,
 )
 from binmon.history.backfill import rest_backfill
+
+if TYPE_CHECKING:
+    from binmon.services.history import HistorySource
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +100,24 @@ class MarketService:
         stream_factory: Callable[..., StreamClient] = StreamClient,
         backoff_factory: Callable[[], Iterator[float]] = backoff,
         history_bars: int = HISTORY_BARS,
+        history: HistorySource | None = None,
+        save_every_s: float = 5.0,
     ) -> None:
-        """``stream_factory(ws_url, on_event=, on_status=, backfill=)`` builds the stream client."""
+        """``stream_factory(ws_url, on_event=, on_status=, backfill=)`` builds the stream client.
+
+        With ``history`` (the local store), a switch shows the stored bars at once, then fills
+        the tail from the exchange through it; closed live candles are saved into it every
+        ``save_every_s`` (one transaction each time), and on :meth:`close`.
+        """
         self.rest = rest
         self.sink = sink
         self._backoff = backoff_factory
         self._history_bars = history_bars
+        self.history = history
+        self._save_every_s = save_every_s
+        self._unsaved: list[Kline] = []  # closed live candles waiting to be stored
+        # Set on close: a history download running on a worker thread stops at its next page.
+        self._cancel = threading.Event()
         self._stream = stream_factory(
             ws_url, on_event=self._on_event, on_status=sink.market_status, backfill=rest_backfill(rest)
         )
@@ -140,10 +156,13 @@ class MarketService:
         self._run_task = asyncio.create_task(self._stream.run(), name="binmon-stream")
         await self._stream.subscribe([MINI_TICKER_ALL])
         self._spawn(self._bootstrap(), "binmon-exchange-info")
+        if self.history is not None:
+            self._spawn(self._save_loop(self._save_every_s), "binmon-save-candles")
 
     async def close(self) -> None:
         """Cancel pending work, close the stream client (and its socket). Idempotent."""
         self._closed = True
+        self._cancel.set()
         tasks = list(self._tasks)
         for t in tasks:
             t.cancel()
@@ -151,10 +170,16 @@ class MarketService:
         await self._stream.close()
         if self._run_task is not None:
             await asyncio.gather(self._run_task, return_exceptions=True)
+        await self._save_unsaved()  # the stream is closed: nothing is added after this
 
     # ------------------------------------------------------------ commands
 
-    def request_switch(self, symbol: str, interval: str | None = None) -> None:
+    def request_reload(self) -> None:
+        """Load the current series again (e.g. after a download filled the store under it)."""
+        if self.current is not None:
+            self.request_switch(*self.current, force=True)
+
+    def request_switch(self, symbol: str, interval: str | None = None, *, force: bool = False) -> None:
         """Show ``symbol`` at ``interval`` (default: the current one), replacing any switch in flight.
 
         Unknown symbols and intervals are reported with a passing message; nothing changes then.
@@ -172,7 +197,7 @@ class MarketService:
         if info is None:
             self.sink.market_message(f"Unknown symbol {symbol!r}: staying on {self._current_name()}", False)
             return
-        if (symbol, interval) == self.current:
+        if (symbol, interval) == self.current and not force:
             return
         if self._switch_task is not None:
             self._switch_task.cancel()
@@ -196,11 +221,15 @@ class MarketService:
         # overtaken half-way: no stream of an earlier symbol can leak.
         await self._stream.unsubscribe(self._stream.subscriptions - {MINI_TICKER_ALL})
         self.sink.market_message(f"Loading {info.symbol} {interval}…", True)
-        bars = await self._retrying(
-            lambda: self.rest.klines(info.symbol, interval, limit=self._history_bars),
-            f"history of {info.symbol} {interval}",
-            gen,
-        )
+        history = self.history
+        if history is None:
+            bars = await self._retrying(
+                lambda: self.rest.klines(info.symbol, interval, limit=self._history_bars),
+                f"history of {info.symbol} {interval}",
+                gen,
+            )
+        else:
+            bars = await self._load_from_history(history, info.symbol, interval, gen)
         if bars is None:
             return
         if bars and bars[-1].closed:
@@ -221,6 +250,52 @@ class MarketService:
             self._stream.seed(kstream, series.last_closed_open_time)
         await self._stream.subscribe([kstream, trade_stream(info.symbol)])
 
+    async def _load_from_history(
+        self, history: HistorySource, symbol: str, interval: str, gen: int
+    ) -> list[Kline] | None:
+        """Stored bars at once (shown), then the tail filled from the exchange; None if overtaken."""
+        loop = asyncio.get_running_loop()
+        n = self._history_bars
+        try:
+            cached = await loop.run_in_executor(None, history.cached, symbol, interval, n)
+        except Exception as exc:  # a broken store must not keep the chart from the exchange
+            log.error("reading stored candles of %s %s failed", symbol, interval, exc_info=exc)
+            self.sink.market_message(f"Could not read stored candles: {_one_line(exc)}", False)
+            cached = []
+        if gen != self.generation:
+            return None
+        if cached:
+            series = CandleSeries(symbol, interval)
+            series.merge(cached)
+            self.series = series
+            self.sink.market_history(symbol, interval, series.bars)
+            self.sink.market_message(None, True)
+            self.sink.market_message(
+                f"Showing stored {symbol} {interval}; updating from the exchange…", False
+            )
+        return await self._retrying(
+            lambda: history.fill_tail(symbol, interval, n, self._cancel),
+            f"history of {symbol} {interval}",
+            gen,
+        )
+
+    async def _save_loop(self, period_s: float) -> None:
+        """Store closed live candles every ``period_s`` (batched: one transaction each time)."""
+        while True:
+            await asyncio.sleep(period_s)
+            await self._save_unsaved()
+
+    async def _save_unsaved(self) -> None:
+        history, batch = self.history, self._unsaved
+        if history is None or not batch:
+            return
+        self._unsaved = []
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, history.save, batch)
+        except Exception as exc:
+            log.error("storing %d live candles failed", len(batch), exc_info=exc)
+            self.sink.market_message(f"Could not store live candles: {_one_line(exc)}", False)
+
     async def load_older(self) -> None:
         """Fetch up to ``history_bars`` bars before the first bar and report them (scroll-back)."""
         series, gen = self.series, self.generation
@@ -228,13 +303,19 @@ class MarketService:
             return
         first = series.bars[0].open_time
         loop = asyncio.get_running_loop()
+        history = self.history
         try:
-            page = await loop.run_in_executor(
-                None,
-                lambda: self.rest.klines(
-                    series.symbol, series.interval, end_ms=first - 1, limit=self._history_bars
-                ),
-            )
+            if history is not None:
+                page = await loop.run_in_executor(
+                    None, history.older, series.symbol, series.interval, first, self._history_bars
+                )
+            else:
+                page = await loop.run_in_executor(
+                    None,
+                    lambda: self.rest.klines(
+                        series.symbol, series.interval, end_ms=first - 1, limit=self._history_bars
+                    ),
+                )
         except BinanceError as exc:
             self.sink.market_message(f"Could not load older bars: {_one_line(exc)}", False)
             return
@@ -260,6 +341,8 @@ class MarketService:
                 ops = series.apply(k)
                 if ops:
                     sink.market_ops(ops)
+                    if k.closed and self.history is not None:
+                        self._unsaved.append(k)
         elif isinstance(ev, TradeEvent):
             sink.market_feed(ev.event_time)
             cur = self.current

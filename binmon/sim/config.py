@@ -7,10 +7,13 @@ I/O.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from binmon.core.intervals import DAY_MS
 from binmon.core.models import SymbolInfo
 
 #: Binance prints every price and quantity with 8 decimals: no tick or step can be finer.
@@ -144,6 +147,9 @@ class SimConfig:
     replay: Path | None = None
     replay_symbol: str | None = None
     trade_rate: float | None = None
+    #: When set, generated symbols were listed then (floored to the minute), whatever the clock's
+    #: start: the market is then the same for every run with the same seed (see :func:`demo_config`).
+    listing_ms: int | None = None
 
     def __post_init__(self) -> None:
         if not self.speed > 0:
@@ -157,3 +163,26 @@ class SimConfig:
         names = [s.symbol for s in self.symbols]
         if len(set(names)) != len(names):
             raise ValueError("duplicate symbols in the simulator config")
+
+
+def demo_config(now_ms: int | None = None, *, seed: int = 42, history_days: int = 30) -> SimConfig:
+    """The embedded simulator of ``--demo``: listed ``history_days`` before today's UTC midnight.
+
+    Every demo started on the same UTC day serves the same market (same seed, same listing),
+    so candles stored by one demo session stay true for the next; see :func:`market_id`.
+    """
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    midnight = now // DAY_MS * DAY_MS
+    return SimConfig(seed=seed, listing_ms=midnight - history_days * DAY_MS)
+
+
+def market_id(config: SimConfig) -> str:
+    """A name for the market ``config`` generates, stable across runs when ``listing_ms`` is set.
+
+    Used to keep the demo's stored candles apart per simulated market (``""`` when the market
+    depends on the clock's start and so is different each run).
+    """
+    if config.listing_ms is None or config.replay is not None:
+        return ""
+    day = datetime.fromtimestamp(config.listing_ms / 1000, tz=UTC).strftime("%Y%m%d")
+    return f"s{config.seed}-{day}"

@@ -187,8 +187,10 @@ class GeneratedSource:
         self._last_state_day = self._first_min // DAY_MINUTES
         self._days = LRU(64)  # day -> Bars
         self._levels = LRU(4)  # day -> _Levels
-        # minute -> Trades, ~49 bytes a trade: ~30 MB, i.e. 20 minutes at 400 trades/s
-        self._minutes = LRU(600_000)
+        # minute -> Trades, ~49 bytes a trade: ~6 MB a symbol, i.e. 5 minutes at 400 trades/s.
+        # Streaming needs the current minute only (older ones are rebuilt on demand, the same),
+        # and the demo embeds the simulator in the app: the cache must stay small.
+        self._minutes = LRU(120_000)
 
     # ------------------------------------------------------------ public
 

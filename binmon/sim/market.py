@@ -112,7 +112,10 @@ class Market:
         self.config = config
         self.clock = clock
         start = clock.start_ms
-        listing = (start - int(config.history_days * DAY_MS)) // MINUTE_MS * MINUTE_MS
+        listed = config.listing_ms
+        if listed is None:
+            listed = start - int(config.history_days * DAY_MS)
+        listing = listed // MINUTE_MS * MINUTE_MS
         halt = max(listing, (start - HALT_BEFORE_START_MS) // MINUTE_MS * MINUTE_MS)
         symbols = list(config.symbols)
         self._sources: dict[str, Source] = {}

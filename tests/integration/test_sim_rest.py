@@ -349,8 +349,9 @@ def test_a_client_learns_a_sped_up_clock_from_the_date_header(
         r = get(sim, "/api/v3/time")
         server_ms = r.json()["serverTime"]
         date_ms = int(parsedate_to_datetime(r.headers["Date"]).timestamp() * 1000)
-        # Stamped a moment after the body was built: at 3600x a few real ms are seconds.
-        assert server_ms - 1000 < date_ms < server_ms + 60_000
+        # Date is the request's arrival (floored to the second), the body is built a moment later:
+        # at 3600x a few real ms on a loaded machine are tens of sim seconds.
+        assert server_ms - 60_000 < date_ms <= server_ms
         assert date_ms < start + 24 * 3600 * 1000 < time.time() * 1000 - 365 * 86400 * 1000
         time.sleep(0.5)  # half an hour of sim time
         later = int(parsedate_to_datetime(get(sim, "/api/v3/ping").headers["Date"]).timestamp() * 1000)
