@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,27 @@ def memory_mb(exclude: int | None) -> tuple[float, float, int, dict[str, float]]
 # ------------------------------------------------------------------ probes
 
 
+class Samples:
+    """A preallocated float64 buffer: the benchmark's own bookkeeping must not show up as the
+    app's memory growth (a Python list of 600k floats is ~20 MB)."""
+
+    def __init__(self, capacity: int) -> None:
+        self._buf = np.zeros(capacity)  # zeros, not empty: the pages are touched up front
+        self.n = 0
+
+    def add(self, values: Iterable[float]) -> None:
+        for v in values:
+            if self.n < len(self._buf):
+                self._buf[self.n] = v
+                self.n += 1
+
+    def values(self) -> np.ndarray:
+        return self._buf[: self.n]
+
+    def __len__(self) -> int:
+        return self.n
+
+
 class Probe:
     """Sits between the market service and the app's adapter; forwards everything, notes times.
 
@@ -137,13 +158,13 @@ class Probe:
     series, ``market_ops``: so the ops carry the event time noted just before them.
     """
 
-    def __init__(self, parts: AppParts) -> None:
+    def __init__(self, parts: AppParts, capacity: int) -> None:
         self._adapter = parts.adapter
         self._chart = parts.chart
         self._last_event_ms = 0
         self.pending_klines: list[int] = []  # event times of ops waiting for the next flush
-        self.kline_lat: list[float] = []
-        self.trade_lat: list[float] = []
+        self.kline_lat = Samples(capacity // 100 + 1000)
+        self.trade_lat = Samples(capacity)
         self.flushes = 0
         self.measuring = False
         parts.adapter.flushed.connect(self._on_flushed)
@@ -154,7 +175,7 @@ class Probe:
             orig_add(batch)
             if self.measuring:
                 now = time.time() * 1000.0
-                self.trade_lat.extend(now - t.event_time for t in batch)
+                self.trade_lat.add(now - t.event_time for t in batch)
 
         trades.add_trades = add_trades  # the adapter calls the panel's attribute: shadow it
 
@@ -177,7 +198,7 @@ class Probe:
         self.flushes += 1
 
         def ran(js_now: Any) -> None:
-            self.kline_lat.extend(float(js_now) - e for e in batch)
+            self.kline_lat.add(float(js_now) - e for e in batch)
 
         # Runs in the page after the apply batch (calls run in order): Date.now() there is
         # the moment the update has been applied.
@@ -188,12 +209,12 @@ def _pct(values: Sequence[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 1) if len(values) else None
 
 
-def _summary(values: Sequence[float]) -> dict[str, Any]:
+def _summary(values: np.ndarray) -> dict[str, Any]:
     return {
         "n": len(values),
         "p50": _pct(values, 50),
         "p99": _pct(values, 99),
-        "max": round(max(values), 1) if values else None,
+        "max": round(float(values.max()), 1) if len(values) else None,
     }
 
 
@@ -219,7 +240,7 @@ async def bench(
     parts = build_app(paths, load_config(paths.config_file).config, urls["rest"], urls["ws"])
     parts.window.resize(1400, 900)
     parts.window.show()
-    probe = Probe(parts)
+    probe = Probe(parts, int(3000 * (duration + warmup)))  # trades/s offered, with room
     if "trades" in without:
         parts.window.trades.add_trades = lambda batch: None
     if "watchlist" in without:
@@ -230,14 +251,14 @@ async def bench(
     service.sink = probe  # the stream client's status callback stays bound to the adapter
     loop = asyncio.get_running_loop()
 
-    lags: list[float] = []
+    lags = Samples(int((duration + warmup) / LAG_TICK_S) + 1000)
     lag_by_s: list[float] = []
 
     async def lag_probe() -> None:
         while True:
             t = loop.time()
             await asyncio.sleep(LAG_TICK_S)
-            lags.append((loop.time() - t - LAG_TICK_S) * 1000.0)
+            lags.add(((loop.time() - t - LAG_TICK_S) * 1000.0,))
 
     mem: list[tuple[float, float, float, int]] = []
     kinds: list[dict[str, float]] = []
@@ -252,7 +273,7 @@ async def bench(
     await asyncio.sleep(warmup)
     stats0 = service.stream.stats.copy()
     probe.measuring = True
-    lags.clear()
+    lags.n = 0
     snap0 = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
     t0 = time.monotonic()
     next_mem = t0
@@ -264,9 +285,9 @@ async def bench(
             py_rss.append(round(_kb("/proc/self/status", "VmRSS:") / 1024, 1))
             sim_rss.append(round(_kb(f"/proc/{sim_pid}/status", "VmRSS:") / 1024, 1))
             next_mem += MEM_EVERY_S
-        n = len(lags)
+        n = lags.n
         await asyncio.sleep(1.0)
-        lag_by_s.append(max(lags[n:], default=0.0))
+        lag_by_s.append(float(lags.values()[n:].max(initial=0.0)))
     elapsed = time.monotonic() - t0
     probe.measuring = False
     if snap0 is not None:  # --tracemalloc: where Python memory grew (diagnosis, to stderr)
@@ -311,9 +332,9 @@ async def bench(
         "malformed": stats.malformed - stats0.malformed,
         "reconnects": stats.reconnects - stats0.reconnects,
         "gaps": stats.gaps - stats0.gaps,
-        "kline_to_chart_ms": _summary(probe.kline_lat),
-        "trade_to_panel_ms": _summary(probe.trade_lat),
-        "loop_lag_ms": _summary(lags),
+        "kline_to_chart_ms": _summary(probe.kline_lat.values()),
+        "trade_to_panel_ms": _summary(probe.trade_lat.values()),
+        "loop_lag_ms": _summary(lags.values()),
         "loop_lag_worst_second_ms_p50": round(statistics.median(lag_by_s), 1) if lag_by_s else None,
         "flushes_per_s": round(probe.flushes / elapsed, 1),
         "closed_checked": len(closed),

@@ -27,6 +27,12 @@
     setTheme: BM.setTheme,
     setTimezone: BM.setTimezone,
 
+    // Indicators (bm-indicators.js); live values go through apply as ["i", id, t, v...].
+    setIndicator: BM.setIndicator,
+    removeIndicator: BM.removeIndicator,
+    setIndicatorVisible: BM.setIndicatorVisible,
+    prependIndicator: BM.prependIndicator,
+
     /** Post {type: "state", event: "drawn", token} once the current data has been painted. */
     whenDrawn(token) {
       // The chart paints in its own animation-frame callback, registered by the data change
@@ -59,9 +65,18 @@
           type: s.seriesType(), pane: pane, priceScaleId: s.options().priceScaleId || 'right',
         }))),
         attributionLogo: chart.options().layout.attributionLogo,
+        indicators: Array.from(BM.IND.values(), indicatorState),
+        panes: chart.panes().map((p) => ({ height: p.getHeight(), stretch: p.getStretchFactor() })),
+        separatorColor: chart.options().layout.panes.separatorColor,
         visible: chart.timeScale().getVisibleLogicalRange(),
         lwcVersion: LWC.version(), calls: S.calls, recent: S.recent.slice(), timing: S.timing,
       });
+    },
+
+    /** An indicator's rows [t, v...] for the bars held, as JSON ("null" when there is no such indicator). */
+    indicatorJSON(id) {
+      const ind = BM.IND.get(id);
+      return JSON.stringify(ind ? indicatorRows(ind) : null);
     },
 
     /** All canonical bars as JSON (tests compare them with what Python sent). */
@@ -91,6 +106,51 @@
     fail: fail,
   };
 
+  /** [t, v...] of every bar held that has values for the indicator (canonical times). */
+  function indicatorRows(ind) {
+    const out = [];
+    for (const b of S.bars) {
+      const v = ind.vals.get(b[0]);
+      if (v) out.push(v);
+    }
+    return out;
+  }
+
+  /** True when every series shows exactly the indicator's values, at its bars' display times. */
+  function indicatorDrawn(ind) {
+    return ind.series.every((s, k) => {
+      if (!s) return true;
+      const data = s.data();
+      let j = 0;
+      for (let i = 0; i < S.bars.length; i++) {
+        const v = ind.vals.get(S.bars[i][0]);
+        if (!v || v[k + 1] === null) continue;
+        const p = data[j++];
+        if (!p || p.time !== S.shown[i] || p.value !== v[k + 1]) return false;
+      }
+      return j === data.length;
+    });
+  }
+
+  function indicatorState(ind) {
+    const rows = indicatorRows(ind);
+    const series = ind.series.filter(Boolean);
+    const data = series.length ? series[0].data() : [];
+    const n = S.bars.length;
+    const line = BM.indShown(ind) ? BM.indicatorLine(ind, S.hover >= 0 && S.hover < n ? S.hover : n - 1) : null;
+    return {
+      id: ind.desc.id, title: ind.desc.title, pane: BM.indPane(ind), visible: BM.indShown(ind),
+      series: series.length, points: rows.length, last: rows.length ? rows[rows.length - 1] : null,
+      seriesPoints: series.map((s) => s.data().length), seriesVisible: series.map((s) => s.options().visible),
+      shownFirst: data.length ? data[0].time : null, shownLast: data.length ? data[data.length - 1].time : null,
+      colors: series.map((s) => s.options().color), precision: ind.fmt.precision,
+      markers: ind.marks ? ind.marks.markers().length : 0,
+      guides: ind.lines.map((l) => ({ price: l.options().price, color: l.options().color, visible: l.options().lineVisible })),
+      legend: line ? Array.from(line.children, (x) => x.textContent).join(' ') : null,
+      drawnMatches: indicatorDrawn(ind),
+    };
+  }
+
   // Count and name each call, so tests can check what arrived and in which order.
   const binmon = {};
   for (const [name, fn] of Object.entries(api)) {
@@ -117,6 +177,7 @@
     el.symbol = document.getElementById('lg-symbol');
     el.time = document.getElementById('lg-time');
     el.values = document.getElementById('lg-values');
+    el.ind = document.getElementById('lg-ind');
     el.message = document.getElementById('message');
 
     BM.createChart(document.getElementById('chart'));

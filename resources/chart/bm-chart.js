@@ -17,12 +17,12 @@
   const THEMES = {
     dark: {
       bg: '#131722', text: '#d1d4dc', grid: 'rgba(42, 46, 57, 0.6)', border: '#2a2e39',
-      crosshair: '#9598a1', label: '#363a45',
+      crosshair: '#9598a1', label: '#363a45', guide: 'rgba(149, 152, 161, 0.75)',
       up: '#089981', down: '#f23645', volUp: 'rgba(8, 153, 129, 0.5)', volDown: 'rgba(242, 54, 69, 0.5)',
     },
     light: {
       bg: '#ffffff', text: '#131722', grid: 'rgba(240, 243, 250, 1)', border: '#e0e3eb',
-      crosshair: '#9598a1', label: '#131722',
+      crosshair: '#9598a1', label: '#131722', guide: 'rgba(106, 109, 120, 0.75)',
       up: '#089981', down: '#f23645', volUp: 'rgba(8, 153, 129, 0.5)', volDown: 'rgba(242, 54, 69, 0.5)',
     },
   };
@@ -103,6 +103,9 @@
     const t1 = performance.now();
     BM.candles.setData(c);
     BM.volumes.setData(v);
+    const t2 = performance.now();
+    BM.indRedraw(); // indicators follow the bars (bm-indicators.js)
+    S.timing.indicators = performance.now() - t2;
     if (S.fresh && n) {
       // First bars of a symbol (setBars, a reload, or a prepend onto nothing): default zoom,
       // newest bars in view.
@@ -113,7 +116,7 @@
     renderLegend();
     scheduleEvents();
     S.timing.build = t1 - t0;
-    S.timing.setData = performance.now() - t1;
+    S.timing.setData = t2 - t1;
   }
 
   function trim() {
@@ -156,22 +159,28 @@
     redraw();
   }
 
-  /** Older bars on the left; only as many as fit under maxBars (the newest of them). */
-  function prependBars(rows) {
+  /** Older bars on the left; only as many as fit under maxBars (the newest of them). `indicators`:
+   * optional {id: rows} of indicator values for them, drawn in the same redraw. */
+  function prependBars(rows, indicators) {
     checkRows(rows);
-    if (!S.bars.length) return setBars(rows);
+    if (!S.bars.length) {
+      BM.indMerge(indicators);
+      return setBars(rows);
+    }
     if (rows.length && rows[rows.length - 1][0] >= S.bars[0][0]) throw new Error('prepended bars must be older than the first bar');
     const room = S.maxBars - S.bars.length;
     if (room <= 0 || !rows.length) return;
     // setData keeps the distance of the view from the last bar, so the view stays put.
     S.bars = rows.slice(Math.max(0, rows.length - room)).concat(S.bars);
+    BM.indMerge(indicators);
     redraw();
   }
 
   /**
    * Live updates: ["u", t, o, h, l, c, v] is series.update (replace when t equals the last
    * bar, append when newer, an error when older - as Lightweight Charts does); ["reload", rows]
-   * is setData. Plain updates go to series.update; a reload or a trim in the batch means one
+   * is setData; ["i", id, t, v...] an indicator value (bm-indicators.js; Python puts them after
+   * the bar ops). Plain updates go to series.update; a reload or a trim in the batch means one
    * setData at the end instead.
    */
   function apply(ops) {
@@ -184,6 +193,10 @@
           S.bars = op[1].slice(Math.max(0, op[1].length - S.maxBars));
           full = true;
           updates.length = 0;
+          continue;
+        }
+        if (op[0] === 'i') {
+          BM.indOp(op); // ["i", id, t, v...]: an indicator value (bm-indicators.js)
           continue;
         }
         if (op[0] !== 'u') throw new Error('unknown op ' + JSON.stringify(op[0]));
@@ -211,6 +224,7 @@
           BM.candles.update(candlePoint(i));
           BM.volumes.update(volumePoint(i));
         }
+        BM.indFlush();
         renderLegend();
         scheduleEvents();
       }
@@ -224,7 +238,10 @@
     document.body.dataset.theme = name;
     const line = { color: th.crosshair, labelBackgroundColor: th.label };
     BM.chart.applyOptions({
-      layout: { background: { type: LWC.ColorType.Solid, color: th.bg }, textColor: th.text },
+      layout: {
+        background: { type: LWC.ColorType.Solid, color: th.bg }, textColor: th.text,
+        panes: { separatorColor: th.border, separatorHoverColor: th.grid },
+      },
       grid: { vertLines: { color: th.grid }, horzLines: { color: th.grid } },
       crosshair: { vertLine: line, horzLine: line },
       rightPriceScale: { borderColor: th.border },
@@ -243,6 +260,6 @@
   }
 
   Object.assign(BM, {
-    createChart, configure, setSymbol, setBars, prependBars, apply, setTheme, setTimezone,
+    THEMES, createChart, configure, setSymbol, setBars, prependBars, apply, setTheme, setTimezone,
   });
 })();

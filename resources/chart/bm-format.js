@@ -2,7 +2,7 @@
  * bm-format.js - how times and values are shown: the time-zone shift (Zone, display times of
  * bars), crosshair / legend time labels, volume figures and the legend itself. Prices are
  * formatted by the candle series' own priceFormatter (precision and minMove set from the tick
- * size by setSymbol, bm-chart.js). Pure text and arithmetic on the state, no chart calls but
+ * size by setSymbol, bm-chart.js), indicator values by their series' one. Pure text and arithmetic on the state, no chart calls but
  * priceFormatter. Loaded after bm-state.js; see there for the order of the bm-*.js files.
  */
 (function () {
@@ -136,11 +136,13 @@
     return s;
   }
 
-  /** The legend: symbol, time and OHLC / change / volume of the bar under the crosshair (else the last). */
+  /** The legend: symbol, time and OHLC / change / volume of the bar under the crosshair (else the
+   * last), and a line per visible indicator (indicatorLegend). */
   function renderLegend() {
     el.symbol.textContent = S.symbol ? `${S.symbol} · ${S.interval}` : '';
     const n = S.bars.length;
     const i = S.hover >= 0 && S.hover < n ? S.hover : n - 1;
+    indicatorLegend(i);
     el.values.replaceChildren();
     if (i < 0) {
       el.time.textContent = '';
@@ -165,5 +167,53 @@
     );
   }
 
-  Object.assign(BM, { Zone, shownAfter, reshift, indexOfShown, renderLegend });
+  /** An indicator's legend line: its title, then each visible output's value at bar i, in their colours. */
+  function indicatorLine(ind, i) {
+    const d = ind.desc;
+    const v = i >= 0 && i < S.bars.length ? ind.vals.get(S.bars[i][0]) : null;
+    const row = document.createElement('div');
+    row.className = 'row values';
+    const cell = (text, color) => {
+      const s = span(text);
+      s.style.color = color;
+      s.style.marginRight = '8px';
+      row.append(s);
+    };
+    cell(d.title, (d.outputs.find((o) => o.visible !== false) || d.outputs[0]).color);
+    d.outputs.forEach((o, k) => {
+      if (o.visible === false) return;
+      const x = v ? v[k + 1] : null;
+      const text = x === null ? '\u2205' : ind.series[k] ? ind.series[k].priceFormatter().format(x) : String(x);
+      cell(text, o.kind === 'histogram' && x < 0 ? o.negColor || BM.NEG : o.color);
+    });
+    return row;
+  }
+
+  /**
+   * Indicator legend lines (bm-indicators.js): those on the price pane under the OHLC line, the
+   * others at the top left of their pane, in a box inside the pane's cell (which Lightweight
+   * Charts positions relatively), so it moves with the pane when panes are added or resized.
+   */
+  function indicatorLegend(i) {
+    const panes = BM.chart.panes();
+    const lines = panes.map(() => []);
+    for (const ind of BM.IND.values()) {
+      if (BM.indShown(ind)) lines[Math.min(BM.indPane(ind), panes.length - 1)].push(indicatorLine(ind, i));
+    }
+    el.ind.replaceChildren(...lines[0]);
+    for (let p = 1; p < panes.length; p++) {
+      const cell = panes[p].getHTMLElement()?.children[1]; // the row: [left axis, pane, right axis]
+      if (!cell) continue; // not painted yet: layout() renders again on the next frame
+      let box = cell.querySelector(':scope > .bm-pane-legend');
+      if (!box) {
+        box = document.createElement('div');
+        box.className = 'bm-pane-legend';
+        box.style.cssText = 'position:absolute;top:4px;left:10px;z-index:3;pointer-events:none;line-height:19px;white-space:nowrap';
+        cell.appendChild(box);
+      }
+      box.replaceChildren(...lines[p]);
+    }
+  }
+
+  Object.assign(BM, { Zone, shownAfter, reshift, indexOfShown, renderLegend, indicatorLine });
 })();

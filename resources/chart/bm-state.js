@@ -7,6 +7,7 @@
  *   bm-bridge.js  QWebChannel handshake, post() to Python, error routing, crosshair/range events
  *   bm-format.js  time zones (display-time shift, labels), legend text
  *   bm-chart.js   chart and series creation, themes, the window of bars and its updates
+ *   bm-indicators.js  indicator series in panes, guide lines, markers, their legend lines
  *   bm-api.js     window.binmon (what Python calls), diagnostics, start-up
  * They share ONE internal object, window.binmonPage (called BM inside each file); each file
  * adds its functions to it, and later files may copy from it at load time what earlier files

@@ -3,17 +3,22 @@
 The controller and the panels talk to a :class:`ChartView`; the real one drives
 Lightweight Charts in a QWebEngineView (:mod:`binmon.ui.chart.web_chart`), and a
 recording fake (:mod:`binmon.ui.chart.fake`) lets panels, dialogs and the controller be
-tested without WebEngine. Later issues add indicators, markers and price lines here.
+tested without WebEngine. Indicators are drawn from values computed in Python, described by
+:class:`~binmon.ui.chart.indicators.IndicatorDraw` (see :mod:`binmon.ui.chart.indicators` for
+rows, panes and what the chart keeps). Later issues add markers and price lines here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from binmon.core.candles import ChartOp
 from binmon.core.models import Kline
+
+if TYPE_CHECKING:  # indicators imports bar_window, which imports this module
+    from binmon.ui.chart.indicators import IndicatorDraw, IndicatorRows
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +63,30 @@ class ChartView(Protocol):
     def set_bars(self, bars: Sequence[Kline]) -> None:
         """Replace all bars (history load, reload); bars sorted by open time, unique."""
 
-    def prepend_bars(self, bars: Sequence[Kline]) -> None:
-        """Add older bars on the left (scrolling back), keeping the view where it is."""
+    def prepend_bars(
+        self, bars: Sequence[Kline], indicators: Mapping[str, IndicatorRows] | None = None
+    ) -> None:
+        """Add older bars on the left (scrolling back), keeping the view where it is;
+        ``indicators``: id -> rows of indicator values for them, drawn with them."""
 
-    def apply(self, ops: Sequence[ChartOp]) -> None:
-        """Apply coalesced live updates (Append / Replace / Reload; Gap is ignored)."""
+    def apply(self, ops: Sequence[ChartOp], indicators: Mapping[str, IndicatorRows] | None = None) -> None:
+        """Apply coalesced live updates (Append / Replace / Reload; Gap is ignored), then the
+        indicator values in ``indicators`` (id -> rows ``[t, v...]``), in one batch to the page."""
+
+    def update_indicators(self, updates: Mapping[str, IndicatorRows]) -> None:
+        """Live indicator values (id -> rows ``[t, v...]``); the newest per bar goes with the next batch."""
+
+    def set_indicator(self, desc: IndicatorDraw, rows: IndicatorRows) -> None:
+        """Draw an indicator (or replace the one with its id); rows ``[t_seconds, v...]`` per bar."""
+
+    def prepend_indicator(self, indicator_id: str, rows: IndicatorRows) -> None:
+        """Add values for bars already held (older bars loaded with :meth:`prepend_bars`)."""
+
+    def remove_indicator(self, indicator_id: str) -> None:
+        """Remove an indicator; its pane goes when nothing else is drawn there."""
+
+    def set_indicator_visible(self, indicator_id: str, visible: bool) -> None:
+        """Show or hide an indicator (its pane and values stay)."""
 
     def set_message(self, text: str | None) -> None:
         """Show ``text`` over the chart area (e.g. offline), or clear it with None."""

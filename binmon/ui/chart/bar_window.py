@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import math
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from binmon.core.candles import Append, ChartOp, Gap, Reload, Replace
@@ -97,6 +97,11 @@ class BarWindow:
     def bars(self) -> tuple[Kline, ...]:
         """The bars held, oldest first."""
         return tuple(self._bars)
+
+    @property
+    def seconds(self) -> Sequence[int]:
+        """Open times of the bars held, in UTC seconds, oldest first (a live view: do not modify)."""
+        return self._secs
 
     def find(self, time_ms: int) -> Kline | None:
         """The bar opening at ``time_ms``, or None."""

@@ -1,13 +1,14 @@
 """A chart without Qt: :class:`RecordingChart`, the test double of the chart.
 
-It keeps its bars in a :class:`~binmon.ui.chart.bar_window.BarWindow`, the same model the real
+It keeps its bars in a :class:`~binmon.ui.chart.bar_window.BarWindow` and its indicators in an
+:class:`~binmon.ui.chart.indicators.IndicatorBook`, the same models the real
 :class:`~binmon.ui.chart.web_chart.WebChart` checks every call against, so a controller test on
 the fake fails where the real chart would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from binmon.core.candles import ChartOp
@@ -16,11 +17,11 @@ from binmon.ui.chart.api import ChartSymbol, Crosshair, VisibleRange
 from binmon.ui.chart.bar_window import (
     DEFAULT_MAX_BARS,
     BarWindow,
-    apply_ops,
     check_theme,
     check_timezone,
     price_format,
 )
+from binmon.ui.chart.indicators import IndicatorBook, IndicatorDraw, IndicatorRows, check_updates
 
 
 class RecordingChart:
@@ -34,6 +35,7 @@ class RecordingChart:
     def __init__(self, max_bars: int = DEFAULT_MAX_BARS) -> None:
         """An empty chart in the dark theme, UTC, no symbol."""
         self.window = BarWindow(max_bars)
+        self.book = IndicatorBook()
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.symbol: ChartSymbol | None = None
         self.price_format: dict[str, Any] | None = None
@@ -48,6 +50,19 @@ class RecordingChart:
         """The bars the page would hold now."""
         return self.window.bars
 
+    @property
+    def indicators(self) -> tuple[IndicatorDraw, ...]:
+        """The indicators the page would draw, in legend order."""
+        return self.book.draws
+
+    def indicator_rows(self, indicator_id: str) -> list[list[Any]]:
+        """``[t, v...]`` of every bar held that has values (what the page's indicatorJSON reports)."""
+        return self.book.rows(indicator_id, self.window)
+
+    def indicator_pane(self, indicator_id: str) -> int:
+        """The pane the indicator would be drawn in (0: the price pane)."""
+        return self.book.pane(indicator_id)
+
     def calls_to(self, method: str) -> list[tuple[Any, ...]]:
         """The arguments of every call to ``method``, in order."""
         return [args for name, args in self.calls if name == method]
@@ -60,21 +75,61 @@ class RecordingChart:
         self.price_format = price_format(sym)
         self.symbol = sym
         self.window.clear(sym.symbol, sym.interval)
+        self.book.retain(self.window)
 
     def set_bars(self, bars: Sequence[Kline]) -> None:
-        """Record; replace all bars (newest ``max_bars`` kept)."""
+        """Record; replace all bars (newest ``max_bars`` kept); indicator values stay for bars still held."""
         self.calls.append(("set_bars", (tuple(bars),)))
         self.window.load(bars)
+        self.book.retain(self.window)
 
-    def prepend_bars(self, bars: Sequence[Kline]) -> None:
-        """Record; add older bars on the left as far as ``max_bars`` allows."""
-        self.calls.append(("prepend_bars", (tuple(bars),)))
-        self.window.prepend(bars)
+    def prepend_bars(
+        self, bars: Sequence[Kline], indicators: Mapping[str, IndicatorRows] | None = None
+    ) -> None:
+        """Record; add older bars on the left as far as ``max_bars`` allows, with their indicator values."""
+        updates = check_updates(indicators)
+        self.calls.append(("prepend_bars", (tuple(bars), dict(updates)) if updates else (tuple(bars),)))
+        if bars and self.window.prepend(bars):
+            for key, rows in updates.items():
+                self.book.merge(key, rows, self.window)
 
-    def apply(self, ops: Sequence[ChartOp]) -> None:
-        """Record; apply the ops as the page does (ChartDataError on an update older than the last)."""
-        self.calls.append(("apply", (tuple(ops),)))
-        apply_ops(self.window, ops)
+    def apply(self, ops: Sequence[ChartOp], indicators: Mapping[str, IndicatorRows] | None = None) -> None:
+        """Record; apply the ops, then the indicator values, as the page does (ChartDataError on
+        an update older than the last bar, or a value for a bar not held)."""
+        updates = check_updates(indicators)
+        self.calls.append(("apply", (tuple(ops), dict(updates)) if updates else (tuple(ops),)))
+        for op in ops:
+            self.book.apply_op(self.window, op)
+        for key, rows in updates.items():
+            for row in rows:
+                self.book.update(key, row, self.window)
+
+    def update_indicators(self, updates: Mapping[str, IndicatorRows]) -> None:
+        """Record; live indicator values (as :meth:`apply` with no ops)."""
+        self.calls.append(("update_indicators", (dict(updates),)))
+        for key, rows in check_updates(updates).items():
+            for row in rows:
+                self.book.update(key, row, self.window)
+
+    def set_indicator(self, desc: IndicatorDraw, rows: IndicatorRows) -> None:
+        """Record; add or replace an indicator (ChartDataError for bad descriptors or rows)."""
+        self.calls.append(("set_indicator", (desc, rows)))
+        self.book.set(desc, rows, self.window)
+
+    def prepend_indicator(self, indicator_id: str, rows: IndicatorRows) -> None:
+        """Record; merge values for bars already held."""
+        self.calls.append(("prepend_indicator", (indicator_id, rows)))
+        self.book.merge(indicator_id, rows, self.window)
+
+    def remove_indicator(self, indicator_id: str) -> None:
+        """Record; remove an indicator (ChartDataError if unknown)."""
+        self.calls.append(("remove_indicator", (indicator_id,)))
+        self.book.remove(indicator_id)
+
+    def set_indicator_visible(self, indicator_id: str, visible: bool) -> None:
+        """Record; show or hide an indicator."""
+        self.calls.append(("set_indicator_visible", (indicator_id, visible)))
+        self.book.set_visible(indicator_id, visible)
 
     def set_message(self, text: str | None) -> None:
         """Record; show or clear the overlay text."""

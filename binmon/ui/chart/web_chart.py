@@ -1,17 +1,19 @@
 """The real chart: Lightweight Charts in a QWebEngineView, behind :class:`~binmon.ui.chart.api.ChartView`.
 
-Every call is checked against a :class:`~binmon.ui.chart.bar_window.BarWindow` (the model of what
-the page holds) and then sent through the :class:`~binmon.ui.chart.bridge.ChartBridge`, so bad
-data raises in the caller, synchronously, instead of in the page later. Live updates are
-coalesced here: while a batch is in flight, new ops wait, and repeated updates of one bar
-collapse to the newest; all waiting ops go to the page as ONE ``binmon.apply`` call.
+Every call is checked against a :class:`~binmon.ui.chart.bar_window.BarWindow` and an
+:class:`~binmon.ui.chart.indicators.IndicatorBook` (the models of what the page holds) and then
+sent through the :class:`~binmon.ui.chart.bridge.ChartBridge`, so bad data raises in the caller,
+synchronously, instead of in the page later. Live updates are coalesced here: while a batch is in
+flight, new ops wait, repeated updates of one bar collapse to the newest, and so do indicator
+values of one (indicator, bar); all waiting candle and indicator updates go to the page as ONE
+``binmon.apply`` call.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -28,12 +30,20 @@ from binmon.ui.chart.api import ChartSymbol, Crosshair, VisibleRange
 from binmon.ui.chart.bar_window import (
     DEFAULT_MAX_BARS,
     BarWindow,
-    apply_op,
     check_theme,
     check_timezone,
     price_format,
 )
 from binmon.ui.chart.bridge import ChartBridge, ChartPage
+from binmon.ui.chart.indicators import (
+    IndicatorBook,
+    IndicatorDraw,
+    IndicatorRows,
+    book_rows,
+    check_updates,
+    draw_arg,
+    rows_json,
+)
 from binmon.ui.chart.jscall import js_call
 
 log = logging.getLogger(__name__)
@@ -71,7 +81,11 @@ class WebChart(QWebEngineView):
         self._bridge.error.connect(self.error)
         self._bridge.reloaded.connect(self._resend_all)
         self._window = BarWindow(max_bars)
+        self._book = IndicatorBook()
         self._ops: list[list[Any]] = []  # encoded ops waiting for the next batch
+        # Indicator values waiting for the next batch, newest per (id, bar time); they go after
+        # self._ops in that batch (the bars they belong to are then on the page).
+        self._ind_ops: dict[tuple[str, int], list[Any]] = {}
         self._symbol: ChartSymbol | None = None
         self._theme = check_theme(theme)
         self._timezone = check_timezone(timezone)
@@ -95,39 +109,113 @@ class WebChart(QWebEngineView):
         """The bridge to the page (diagnostics and tests)."""
         return self._bridge
 
+    @property
+    def indicators(self) -> tuple[IndicatorDraw, ...]:
+        """The indicators drawn (in legend order), as last set."""
+        return self._book.draws
+
+    def indicator_rows(self, indicator_id: str) -> list[list[Any]]:
+        """``[t, v...]`` of every bar held that has values, as the page holds them once the calls ran."""
+        return self._book.rows(indicator_id, self._window)
+
+    def indicator_pane(self, indicator_id: str) -> int:
+        """The pane the indicator is drawn in (0: the price pane)."""
+        return self._book.pane(indicator_id)
+
     def set_symbol(self, sym: ChartSymbol) -> None:
-        """Show ``sym``: clears the bars; prices get the tick size's decimals."""
+        """Show ``sym``: clears the bars and indicator values (not the indicators); prices get the
+        tick size's decimals."""
         fmt = price_format(sym)
         self._symbol = sym
         self._window.clear(sym.symbol, sym.interval)
+        self._book.retain(self._window)
         self._call("binmon.setSymbol", _symbol_arg(sym, fmt))
 
     def set_bars(self, bars: Sequence[Kline]) -> None:
-        """Replace all bars in one call (the newest ``max_bars`` are kept)."""
+        """Replace all bars in one call (the newest ``max_bars`` are kept).
+
+        Indicator values stay for the bars still held (by open time); send new ones with
+        :meth:`set_indicator` when the values changed.
+        """
         rows = self._window.load(bars)
-        self._ops.clear()  # superseded: the page gets the full, current bars
+        self._book.retain(self._window)
+        if not self._ind_ops:
+            # Superseded: the page gets the full, current bars. (Not with indicator values
+            # waiting: they may belong to bars only those waiting ops add.)
+            self._ops.clear()
         self._call("binmon.setBars", rows)
 
-    def prepend_bars(self, bars: Sequence[Kline]) -> None:
-        """Add older bars on the left, keeping the view where it is (up to ``max_bars`` held)."""
+    def prepend_bars(
+        self, bars: Sequence[Kline], indicators: Mapping[str, IndicatorRows] | None = None
+    ) -> None:
+        """Add older bars on the left, keeping the view where it is (up to ``max_bars`` held).
+
+        ``indicators``: id -> rows of indicator values for them (any bars held), drawn with them.
+        """
+        updates = check_updates(indicators)
         if not bars:
             return
         rows = self._window.prepend(bars)
-        if rows:
-            self._call("binmon.prependBars", rows)
+        if not rows:
+            return
+        encoded: dict[str, list[list[Any]]] = {}
+        try:
+            for key, ind_rows in updates.items():
+                merged = self._book.merge(key, ind_rows, self._window)
+                if merged:
+                    encoded[key] = merged
+        finally:  # the bars are in the window now: the page must get them even if some rows were bad
+            texts = {key: rows_json(r) for key, r in encoded.items()}
+            self._call("binmon.prependBars", rows, *([texts] if texts else []))
 
-    def apply(self, ops: Sequence[ChartOp]) -> None:
+    def apply(self, ops: Sequence[ChartOp], indicators: Mapping[str, IndicatorRows] | None = None) -> None:
         """Apply live updates; ChartDataError for an update older than the last bar.
 
+        ``indicators``: id -> rows ``[t, v...]`` of new indicator values (usually the last bar,
+        and the one before after an append), applied after ``ops`` and sent in the same batch.
         The ops before a rejected one are kept and sent, as the page would have applied them.
         """
+        updates = check_updates(indicators)
         try:
             for op in ops:
-                encoded = apply_op(self._window, op)
+                encoded = self._book.apply_op(self._window, op)
                 if encoded is not None:
                     self._queue_op(encoded)
+            self._queue_indicators(updates)
         finally:
             self._bridge.flush()
+
+    def update_indicators(self, updates: Mapping[str, IndicatorRows]) -> None:
+        """Live indicator values without candle ops: :meth:`apply` with ``ops=()``."""
+        self.apply((), updates)
+
+    def set_indicator(self, desc: IndicatorDraw, rows: IndicatorRows) -> None:
+        """Draw an indicator, or replace the one with its id (a restyle keeps its pane).
+
+        ``rows``: ``[t_seconds, v1, ...]`` per bar (None / NaN: no value), aligned with the bars
+        held; rows older than the first bar held are dropped, any other time the chart does not
+        hold raises ChartDataError, as do bad descriptors and infinite values.
+        """
+        encoded = self._book.set(desc, rows, self._window)
+        self._drop_ind_ops(desc.id)  # superseded by the full rows
+        self._call("binmon.setIndicator", draw_arg(desc), rows_json(encoded))
+
+    def prepend_indicator(self, indicator_id: str, rows: IndicatorRows) -> None:
+        """Values for bars already held (e.g. older bars after :meth:`prepend_bars`); merged and redrawn."""
+        encoded = self._book.merge(indicator_id, rows, self._window)
+        if encoded:
+            self._call("binmon.prependIndicator", indicator_id, rows_json(encoded))
+
+    def remove_indicator(self, indicator_id: str) -> None:
+        """Remove an indicator (ChartDataError if unknown); its pane goes when nothing else is there."""
+        self._book.remove(indicator_id)
+        self._drop_ind_ops(indicator_id)
+        self._call("binmon.removeIndicator", indicator_id)
+
+    def set_indicator_visible(self, indicator_id: str, visible: bool) -> None:
+        """Show or hide an indicator (it keeps its pane and values)."""
+        self._book.set_visible(indicator_id, visible)
+        self._call("binmon.setIndicatorVisible", indicator_id, visible)
 
     def set_message(self, text: str | None) -> None:
         """Show ``text`` over the chart, or hide the overlay (None or empty)."""
@@ -167,6 +255,10 @@ class WebChart(QWebEngineView):
         """Read every bar row the page holds, after all calls made so far."""
         self.call_js("binmon.barsJSON", callback=lambda text: callback(json.loads(text)))
 
+    def page_indicator(self, indicator_id: str, callback: Callable[[list[list[Any]] | None], None]) -> None:
+        """Read an indicator's rows as the page holds them (None if it has no such indicator)."""
+        self.call_js("binmon.indicatorJSON", indicator_id, callback=lambda text: callback(json.loads(text)))
+
     def call_js(self, fn_name: str, *args: Any, callback: Callable[[Any], None] | None = None) -> None:
         """Call a page function (``binmon.*``) after everything sent so far.
 
@@ -197,14 +289,26 @@ class WebChart(QWebEngineView):
         else:
             self._ops.append(encoded)
 
+    def _queue_indicators(self, updates: Mapping[str, IndicatorRows]) -> None:
+        for key, rows in updates.items():
+            for row in rows:
+                op = self._book.update(key, row, self._window)
+                self._ind_ops[(key, op[2])] = op  # the newest value of a bar wins
+
+    def _drop_ind_ops(self, indicator_id: str) -> None:
+        for key in [k for k in self._ind_ops if k[0] == indicator_id]:
+            del self._ind_ops[key]
+
     def _push_ops(self) -> None:
-        if self._ops:
-            ops, self._ops = self._ops, []
+        if self._ops or self._ind_ops:
+            ops = self._ops + list(self._ind_ops.values())
+            self._ops, self._ind_ops = [], {}
             self._bridge.call(js_call("binmon.apply", ops))
 
     def _resend_all(self) -> None:
         """Queue the whole state: at start, and after the page reloaded (renderer crash)."""
         self._ops.clear()
+        self._ind_ops.clear()
         self._bridge.call(js_call("binmon.configure", {"maxBars": self._window.max_bars}))
         self._bridge.call(js_call("binmon.setTheme", self._theme))
         self._bridge.call(js_call("binmon.setTimezone", self._timezone))
@@ -213,6 +317,8 @@ class WebChart(QWebEngineView):
             self._bridge.call(js_call("binmon.setSymbol", arg))
         if len(self._window):
             self._bridge.call(js_call("binmon.setBars", self._window.load(self._window.bars)))
+        for arg, rows in book_rows(self._book, self._window):
+            self._bridge.call(js_call("binmon.setIndicator", arg, rows_json(rows)))
         self._bridge.call(js_call("binmon.setMessage", self._message))
         for token in self._drawn_cbs:  # a reload lost the page's pending frame callbacks
             self._bridge.call(js_call("binmon.whenDrawn", token))
