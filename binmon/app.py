@@ -185,7 +185,9 @@ def build_app(
     controller = Controller(service, window, chart, adapter, config, partial(save_config, paths.config_file))
     controller.apply_config()
     window.restore_layout()
-    return AppParts(rest, chart, window, adapter, service, controller, store, downloader, paths)
+    parts = AppParts(rest, chart, window, adapter, service, controller, store, downloader, paths)
+    window.downloadRequested.connect(partial(open_downloads, parts))
+    return parts
 
 
 async def switch_to_demo(parts: AppParts, stack: contextlib.ExitStack) -> None:
@@ -210,6 +212,7 @@ async def switch_to_demo(parts: AppParts, stack: contextlib.ExitStack) -> None:
         None, stack.enter_context, run_sim(sim_config, ServerConfig())
     )
     parts.rest = RestClient(sim.urls.rest, timeout=8.0, max_retries=1)
+    close_downloads(parts, close=True)  # they download into the exchange's store, closed next
     parts.store.close()
     parts.store, parts.downloader, history = make_history(
         parts.paths, parts.rest, sim.urls.rest, market_id(sim_config)
@@ -277,6 +280,7 @@ async def _main(
             diag.cancel()
             await asyncio.gather(diag, return_exceptions=True)
         await demo.close()
+        close_downloads(parts)
         await parts.service.close()
         parts.close_sync()
         window.save_layout()
@@ -289,6 +293,40 @@ async def _main(
         await asyncio.gather(*pending, return_exceptions=True)
     log.info("binmon closed cleanly")
     return 0
+
+
+def open_downloads(parts: AppParts) -> Any:
+    """Open (or raise) the download dialog for the series on screen; refresh it after a download."""
+    from binmon.history.download import store_clock
+    from binmon.ui.dialogs import open_download_dialog
+
+    service = parts.service  # read at click time: the user may have switched to the demo market
+    pick = service.pick or (parts.controller.config.symbol, parts.controller.config.interval)
+
+    def downloaded(symbol: str, interval: str) -> None:
+        if parts.service.current == (symbol, interval):
+            parts.service.request_reload()  # show the new candles from the store
+
+    return open_download_dialog(
+        parts.window,
+        parts.downloader,
+        parts.store,
+        list(service.symbols.values()),
+        pick,
+        now_ms=store_clock(parts.rest),  # the server's clock without I/O (a simulator may run fast)
+        on_downloaded=downloaded,
+    )
+
+
+def close_downloads(parts: AppParts, timeout_s: float = 5.0, *, close: bool = False) -> None:
+    """Cancel running downloads and wait for their workers (before the store closes); ``close``
+    also closes their dialogs."""
+    from binmon.ui.dialogs import DownloadDialog
+
+    for dialog in parts.window.findChildren(DownloadDialog):
+        dialog.shutdown(timeout_s)
+        if close:
+            dialog.close()
 
 
 def _report_failure(task: asyncio.Task[None]) -> None:

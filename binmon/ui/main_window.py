@@ -1,7 +1,8 @@
 """The main window: chart in the centre, pickers in a toolbar, panels in docks, status bar.
 
 It only shows things and reports what the user asks for (``symbolRequested``,
-``intervalRequested``, ``themeRequested``, ``timezoneRequested``, ``closing``); the
+``intervalRequested``, ``themeRequested``, ``timezoneRequested``, ``downloadRequested``,
+``closing``); the
 controller decides what happens. Setters called by the controller (``set_current``,
 ``apply_theme``, ``apply_timezone``) never emit those signals, so there are no loops.
 Theme and timezone menu choices are applied here at once (instant feedback) and then
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, tzinfo
 from zoneinfo import ZoneInfo, available_timezones
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtCore import QByteArray, QPoint, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QApplication,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QInputDialog,
     QMainWindow,
+    QMenu,
     QToolBar,
     QWidget,
 )
@@ -111,6 +113,8 @@ class MainWindow(QMainWindow):
     themeRequested = Signal(str)
     timezoneRequested = Signal(str)
     demoRequested = Signal()
+    #: History ▸ Download… or the chart's context menu: open the download dialog.
+    downloadRequested = Signal()
     closing = Signal()
 
     def __init__(self, chart_widget: QWidget, *, settings: QSettings | None = None) -> None:
@@ -218,6 +222,23 @@ class MainWindow(QMainWindow):
         self.tz_choose_action = QAction("Choose…", self)
         self.tz_choose_action.triggered.connect(self.choose_timezone)
         tz_menu.addAction(self.tz_choose_action)
+
+        history = self.menuBar().addMenu("&History")
+        self.download_action = QAction("&Download…", self)
+        self.download_action.setShortcut(QKeySequence("Ctrl+D"))
+        self.download_action.setToolTip("Download candle history into the local store")
+        self.download_action.triggered.connect(self.downloadRequested)
+        history.addAction(self.download_action)
+
+        # The chart's own context menu: ours, never the web page's (Back / Reload / Inspect).
+        # CustomContextMenu on a QWebEngineView emits customContextMenuRequested instead of
+        # showing the page's menu; any other chart widget (a QLabel in tests) does the same.
+        self.chart_menu = QMenu(self)
+        self.chart_download_action = QAction("Download history…", self)
+        self.chart_download_action.triggered.connect(self.downloadRequested)
+        self.chart_menu.addAction(self.chart_download_action)
+        self.chart_widget.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.chart_widget.customContextMenuRequested.connect(self._chart_context_menu)
 
     # ------------------------------------------------------------- controller API
 
@@ -352,6 +373,10 @@ class MainWindow(QMainWindow):
         dialog.deleteLater()
         if result == QDialog.DialogCode.Accepted and name:
             self._user_timezone(name)
+
+    def _chart_context_menu(self, pos: QPoint) -> None:
+        # popup(), not exec(): no nested event loop under qasync.
+        self.chart_menu.popup(self.chart_widget.mapToGlobal(pos))
 
     def _focus_symbol_picker(self) -> None:
         self.symbol_picker.setFocus(Qt.FocusReason.ShortcutFocusReason)

@@ -7,6 +7,7 @@ QApplication: Qt reads it once.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -166,3 +167,7 @@ def qloop() -> Iterator[qasync.QEventLoop]:
     loop.close()
     asyncio.events._set_running_loop(None)
     asyncio.set_event_loop(None)
+    # Collect the loop's Qt objects (its timer) here, on the GUI thread: left to a later full
+    # collection, they may be freed on a worker thread (a simulator's, a download's) with their
+    # timers still registered, and the next event-loop run crashes (seen with gdb).
+    gc.collect()

@@ -23,6 +23,7 @@ from binmon.app import AppParts, DemoSwitch, build_app
 from binmon.config import AppConfig
 from binmon.core.events import ConnState
 from binmon.paths import AppPaths
+from binmon.ui.dialogs import DownloadDialog
 
 
 def _dead_port() -> int:
@@ -102,6 +103,13 @@ def test_offline_window_offers_demo_and_switches(
     series = parts.service.series
     assert series is not None
     assert [r[0] * 1000 for r in rows[:-1]] == [b.open_time for b in series.bars[: len(rows) - 1]]
+    # History > Download... opens the dialog on the series shown, over the demo market's store.
+    window.download_action.trigger()
+    dialogs = window.findChildren(DownloadDialog)
+    assert len(dialogs) == 1 and dialogs[0].isVisible()
+    assert dialogs[0].symbol_edit.text() == "ETHUSDT" and dialogs[0].interval_box.currentText() == "1m"
+    assert "candles-demo-" in str(parts.store.path)
+    dialogs[0].close()
     assert rows[0][1:5] == [
         series.bars[0].open,
         series.bars[0].high,
