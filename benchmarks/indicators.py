@@ -12,7 +12,8 @@ SMA 20, EMA 50, BBANDS, RSI, MACD, STOCH, ATR, ADX, OBV, MFI (TA-Lib defaults ot
   p99 <= 5 ms.
 * ``add_ms``: adding one indicator: ``Engine.add`` (full computation over all bars) +
   ``chart_series`` + JSON bytes (orjson), for SMA, BBANDS (3 outputs) and MACD, median.
-  The drawing is measured with the page; target for add-until-drawn <= 300 ms.
+  The drawing is measured with the page (benchmarks/indicator_draw.py); target for
+  add-until-drawn <= 300 ms.
   ``add_off_thread_ms``: the worker path for BBANDS (snapshot + prepare + attach + JSON).
 * ``rows_json_ms``: BBANDS' chart data as columnar arrays (what ``chart_series`` builds) vs.
   a list of ``{"time", "value"}`` objects per output, both to JSON bytes with orjson.

@@ -27,7 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from binmon.cli.common import CliError, add_endpoint_args, endpoints
+from binmon.cli.common import CliError, add_endpoint_args, add_replay_args, endpoints
 from binmon.config import load_config, save_config
 from binmon.core.intervals import INTERVALS
 from binmon.history.store_schema import StoreError
@@ -48,6 +48,7 @@ def register(sub: Any) -> argparse.ArgumentParser:
 def add_gui_args(p: argparse.ArgumentParser) -> None:
     """The app's options: endpoints, ``--basedir``, start symbol/interval, and smoke-test hooks."""
     add_endpoint_args(p)
+    add_replay_args(p)  # --replay FILE (issue 4): the embedded simulator replays FILE
     p.add_argument("--basedir", type=Path, default=None, help="keep config, state, data and logs under DIR")
     p.add_argument("--symbol", default=None, help="symbol to open (default: the last one shown)")
     p.add_argument("--interval", default=None, choices=INTERVALS, metavar="INTERVAL", help="interval to open")
@@ -122,9 +123,11 @@ class AppParts:
     store: Any  # CandleStore
     downloader: Any  # Downloader
     paths: AppPaths
+    indicators: Any  # IndicatorController
 
     def close_sync(self) -> None:
         """Stop the adapter, release the REST client and the store (after ``await service.close()``)."""
+        self.indicators.close()
         self.adapter.stop()
         self.rest.close()
         self.store.close()
@@ -170,6 +173,7 @@ def build_app(
     from binmon.services.market import MarketService
     from binmon.ui.chart.web_chart import WebChart
     from binmon.ui.controller import Controller
+    from binmon.ui.indicators_controller import TEMPLATES_FILE, install_indicators
     from binmon.ui.main_window import MainWindow
     from binmon.ui.qt_adapter import QtMarketAdapter
 
@@ -184,8 +188,17 @@ def build_app(
     service = MarketService(rest, ws_url, adapter, history=history)
     controller = Controller(service, window, chart, adapter, config, partial(save_config, paths.config_file))
     controller.apply_config()
+    indicators_panel, indicators = install_indicators(
+        window,
+        chart,
+        adapter,
+        controller.config.indicators,
+        partial(_save_indicators, controller),
+        paths.config_dir / TEMPLATES_FILE,
+    )
+    window.add_panel("Indicators", "dock.indicators", indicators_panel, below=window.trades_dock)
     window.restore_layout()
-    parts = AppParts(rest, chart, window, adapter, service, controller, store, downloader, paths)
+    parts = AppParts(rest, chart, window, adapter, service, controller, store, downloader, paths, indicators)
     window.downloadRequested.connect(partial(open_downloads, parts))
     return parts
 
@@ -262,6 +275,12 @@ async def _main(
         raise CliError(f"cannot open the candle store: {exc}") from exc
     window = parts.window
     window.set_demo(ep.demo)
+    # ---- replay mode (--replay): the play/pause/speed bar driving the embedded simulator ----
+    if getattr(ep, "replay", None) is not None:
+        from binmon.ui.widgets.replay_bar import install_replay
+
+        install_replay(parts, ep.replay)
+    # ---- end replay mode ----
     window.show()
     for p in problems:
         window.statusBar().showMessage(p, 15000)
@@ -293,6 +312,11 @@ async def _main(
         await asyncio.gather(*pending, return_exceptions=True)
     log.info("binmon closed cleanly")
     return 0
+
+
+def _save_indicators(controller: Any, items: list[dict[str, Any]]) -> None:
+    # Through the controller's config: the app saves that one at exit (a copy would be lost).
+    controller.remember(indicators=tuple(items))
 
 
 def open_downloads(parts: AppParts) -> Any:

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 CONFIG_VERSION = 1
 
 THEMES = ("dark", "light")
+#: More indicators than this on one chart is not a config a user made.
+MAX_INDICATORS = 100
 DEFAULT_WATCHLIST = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT")
 
 
@@ -38,6 +40,9 @@ class AppConfig:
 
     ``timezone`` is ``"UTC"``, ``"local"`` or an IANA zone name; ``watchlist`` is ordered as the
     user arranged it; ``trades_rows`` is how many trades the trades panel keeps.
+    ``indicators`` is the chart's indicator set in draw order, each entry the JSON form of an
+    indicator (:func:`binmon.indicators.spec.to_dict`); only its shape is checked here (a list
+    of objects naming a function), the indicators themselves when they are restored.
     """
 
     version: int = CONFIG_VERSION
@@ -47,6 +52,7 @@ class AppConfig:
     interval: str = "1m"
     watchlist: tuple[str, ...] = DEFAULT_WATCHLIST
     trades_rows: int = 200
+    indicators: tuple[dict[str, Any], ...] = field(default=(), hash=False)  # dicts: not hashable
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -55,6 +61,7 @@ class AppConfig:
         d = asdict(self)
         d.pop("extra")
         d["watchlist"] = list(self.watchlist)
+        d["indicators"] = [dict(i) for i in self.indicators]
         out.update(d)
         return out
 
@@ -89,6 +96,12 @@ def _check_field(name: str, value: Any) -> Any:
         if type(value) is not int or not 10 <= value <= 10_000:
             raise ValueError("must be an integer from 10 to 10000")
         return value
+    if name == "indicators":
+        if not isinstance(value, list | tuple) or len(value) > MAX_INDICATORS:
+            raise ValueError(f"must be a list of at most {MAX_INDICATORS} indicators")
+        if not all(isinstance(i, dict) and isinstance(i.get("function"), str) for i in value):
+            raise ValueError("must be a list of indicator objects")
+        return tuple(dict(i) for i in value)
     raise ValueError("unknown field")
 
 
@@ -178,7 +191,7 @@ def updated(config: AppConfig, **changes: Any) -> AppConfig:
     """``config`` with ``changes`` applied, each checked like a loaded field (ValueError if bad)."""
     checked = {}
     for name, value in changes.items():
-        if name == "watchlist":
+        if name in ("watchlist", "indicators"):
             value = list(value)
         checked[name] = _check_field(name, value)
     return replace(config, **checked)

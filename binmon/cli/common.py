@@ -6,6 +6,8 @@ import argparse
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from binmon.binance.errors import BinanceAPIError
 from binmon.binance.rest import RestClient
@@ -32,6 +34,9 @@ class Endpoints:
     archive: str = BINANCE_ARCHIVE
     #: The simulated market's name in demo mode (``binmon.sim.config.market_id``).
     market_id: str = ""
+    #: ``--replay``: the embedded simulator replaying the file (a running
+    #: :class:`~binmon.sim.thread.SimThread`, whose clock the replay controls drive); else None.
+    replay: Any = None
 
 
 def add_endpoint_args(p: argparse.ArgumentParser) -> None:
@@ -44,6 +49,39 @@ def add_endpoint_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start the embedded Binance-compatible simulator and use it (no network needed)",
     )
+
+
+#: Speeds offered for ``--replay-speed`` (and by the window's replay bar).
+REPLAY_SPEEDS = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0)
+
+
+def add_replay_args(p: argparse.ArgumentParser) -> None:
+    """Add ``--replay FILE``, ``--replay-speed N`` and ``--replay-symbol S`` (the app's replay mode)."""
+    g = p.add_argument_group("replay")
+    g.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="play a `binmon record` capture or a data.binance.vision trades CSV into the app as a live "
+        "market, through the embedded simulator (pause/resume and speed in the window)",
+    )
+    g.add_argument(
+        "--replay-speed", type=_speed, default=1.0, metavar="N", help="replay speed, 1 to 100 (default 1)"
+    )
+    g.add_argument(
+        "--replay-symbol", default=None, metavar="S", help="the trades CSV's symbol (default: its name)"
+    )
+
+
+def _speed(text: str) -> float:
+    try:
+        x = float(text.lower().removesuffix("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a speed: {text!r}") from None
+    if not 1.0 <= x <= 100.0:
+        raise argparse.ArgumentTypeError(f"replay speed must be between 1 and 100, got {text}")
+    return x
 
 
 def add_archive_arg(p: argparse.ArgumentParser) -> None:
@@ -65,6 +103,12 @@ def endpoints(args: argparse.Namespace) -> Iterator[Endpoints]:
     ``--demo`` the archive is the simulator's root URL.
     """
     archive_url = getattr(args, "archive_url", None)
+    if getattr(args, "replay", None) is not None:
+        if args.demo or args.ws_url or args.rest_url or archive_url:
+            raise CliError("--replay cannot be combined with --demo/--ws-url/--rest-url/--archive-url")
+        with _replay_endpoints(args) as ep:
+            yield ep
+        return
     if args.demo and (args.ws_url or args.rest_url or archive_url):
         raise CliError("--demo cannot be combined with --ws-url/--rest-url/--archive-url")
     if not args.demo:
@@ -83,6 +127,46 @@ def endpoints(args: argparse.Namespace) -> Iterator[Endpoints]:
     with run_sim(config, ServerConfig()) as sim:
         yield Endpoints(
             ws=sim.urls.ws, rest=sim.urls.rest, demo=True, archive=sim.urls.rest, market_id=market_id(config)
+        )
+
+
+@contextlib.contextmanager
+def _replay_endpoints(args: argparse.Namespace) -> Iterator[Endpoints]:
+    """``--replay FILE``: the embedded simulator replaying FILE at ``--replay-speed``.
+
+    Replayed candles are simulated data: like the demo's they go to a store of their own,
+    named after the file (``market_id="replay-<stem>"``, ``demo=True``). When ``args`` has a
+    ``symbol`` / ``interval`` not given, they are set to the replayed symbol and ``1m`` so
+    the window opens on what is being replayed.
+    """
+    from binmon.sim.config import SimConfig
+    from binmon.sim.replay import replay_symbol
+    from binmon.sim.server import ServerConfig
+    from binmon.sim.thread import run_sim
+
+    path: Path = args.replay
+    if not path.is_file():
+        raise CliError(f"--replay: no such file {path}")
+    symbol = getattr(args, "replay_symbol", None)
+    config = SimConfig(replay=path, replay_symbol=symbol.upper() if symbol else None, speed=args.replay_speed)
+    try:
+        sim = run_sim(config, ServerConfig())
+    except (ValueError, OSError) as exc:
+        raise CliError(f"--replay {path.name}: {exc}") from None
+    with sim:
+        replayed = replay_symbol(config) if sim.server.capture is None else None
+        symbols = [replayed] if replayed else [s.symbol for s in sim.server.market.symbols]
+        if getattr(args, "symbol", "") is None and symbols:
+            args.symbol = symbols[0]
+        if getattr(args, "interval", "") is None:
+            args.interval = "1m"
+        yield Endpoints(
+            ws=sim.urls.ws,
+            rest=sim.urls.rest,
+            demo=True,
+            archive=sim.urls.rest,
+            market_id=f"replay-{path.stem}",
+            replay=sim,
         )
 
 

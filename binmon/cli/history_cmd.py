@@ -4,7 +4,8 @@
   fetches what the store lacks (the same :class:`~binmon.history.download.Downloader` the app
   uses). Progress on stderr (one updating line on a terminal, a line every few seconds
   otherwise), a summary on stdout. Ctrl-C cancels: what was fetched stays stored, exit 130,
-  and running the same command again resumes.
+  and running the same command again resumes. ``--csv FILE [--header]`` then writes the
+  requested range (what the store holds of it) to FILE, exactly as ``export`` would.
 * ``export SYMBOL --interval 1h [--start] [--end] --out FILE|- [--header]``: Binance's
   12-column kline CSV, formatted as Binance writes it.
 * ``import FILE [--symbol S --interval I]``: a data.binance.vision ``.zip`` or ``.csv`` (symbol
@@ -57,6 +58,14 @@ def register(sub: Any) -> None:
         help="auto (default): the archive for long ranges, REST for the tail; rest; archive",
     )
     p.add_argument("--workers", type=int, default=4, help="requests in flight at once (default 4)")
+    p.add_argument(
+        "--csv",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="then write the requested range to FILE as `binmon export` does (Binance kline CSV)",
+    )
+    p.add_argument("--header", action="store_true", help="with --csv: write a header row first")
     _basedir_arg(p)
     add_endpoint_args(p)
     add_archive_arg(p)

@@ -72,6 +72,9 @@ def run_download(args: argparse.Namespace) -> int:
     """Entry point of ``binmon download``: returns the exit code."""
     if args.workers < 1:
         raise CliError("--workers must be at least 1")
+    csv_out: Path | None = getattr(args, "csv", None)
+    if csv_out is not None and str(csv_out) == "-":  # stdout carries the summary line
+        raise CliError("--csv needs a file name (for stdout use `binmon export --out -`)")
     with endpoints(args) as ep, RestClient(ep.rest) as rest, ArchiveClient(ep.archive) as archive:
         info, _ = check_symbol(rest, args.symbol, require_trading=False)
         now = rest.server_now_ms()
@@ -103,6 +106,9 @@ def run_download(args: argparse.Namespace) -> int:
                 print(f"binmon: warning: {problem}", file=sys.stderr)
             held = store.count(key)
             bounds = store.bounds(key)
+            exported = None
+            if csv_out is not None and not result.cancelled:
+                exported = _export_range(store, key, start_ms, end_ms, csv_out, header=args.header)
         span = f"{format_ms(bounds.start)} .. {format_ms(bounds.end)}" if bounds else "none"
         if result.cancelled:
             print(
@@ -116,7 +122,20 @@ def run_download(args: argparse.Namespace) -> int:
             f"stored; {result.rest_requests} REST requests, {result.archive_files} archive files, "
             f"{result.seconds:.1f} s. Store holds {held} candles ({span})."
         )
+        if exported is not None:
+            what = f"{exported} {key.symbol} {key.interval} candles"
+            print(f"binmon: exported {what} to {csv_out}", file=sys.stderr)
     return 0
+
+
+def _export_range(
+    store: CandleStore, key: SeriesKey, start_ms: int, end_ms: int | None, out: Path, *, header: bool
+) -> int:
+    """``download --csv``: write the stored candles of ``key`` in ``[start_ms, end_ms]`` to ``out``
+    atomically, in ``binmon export``'s format; return the number of rows (0: an empty file, or
+    only the header, when the range holds no candle, e.g. a symbol listed after ``end_ms``)."""
+    chunks = iter_stored_klines(store, key, start_ms, end_ms)
+    return _write_atomically(out, lambda f: write_klines_csv(f, chunks, header=header))
 
 
 @contextlib.contextmanager

@@ -72,6 +72,9 @@ class CaptureEngine(Hub):
         self.frames_unparsed = 0  # sent as recorded, not as a combined frame
         self.gaps_replayed = 0
         self.finished = False
+        #: stream -> (recorded combined frame, its object) of the last kline frame replayed.
+        self._last_kline: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        self._idle_due_s = 0.0
 
     # ------------------------------------------------------------ subscriptions
 
@@ -137,6 +140,8 @@ class CaptureEngine(Hub):
         if isinstance(obj, dict) and isinstance(obj.get("stream"), str) and "data" in obj:
             stream: str = obj["stream"]
             self._observe(stream, obj["data"])
+            if "@kline_" in stream:
+                self._last_kline[stream] = (data, obj)
             raw: bytes | None = None
             for s in self.subscribers(stream):
                 if s.combined:
@@ -151,6 +156,16 @@ class CaptureEngine(Hub):
         targets = self.subscribers(named) if named is not None else self._recorded_followers()
         for s in targets:
             self.queue(s, data)
+
+    def idle(self, now: int, real_s: float) -> None:
+        """Paused clock: each kline stream's last recorded frame again, every kline push period
+        (what a quiet Binance market sends; keeps clients' watchdogs quiet). Nothing else."""
+        if real_s < self._idle_due_s:
+            return
+        self._idle_due_s = real_s + self._config.kline_push_s
+        for stream, (data, obj) in self._last_kline.items():
+            for s in self.subscribers(stream):
+                self.queue(s, data if s.combined else _unwrapped(data, obj))
 
     def _replay_gap(self, rec: dict[str, Any]) -> None:
         self.gaps_replayed += 1

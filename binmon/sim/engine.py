@@ -32,6 +32,7 @@ class _KlineState:
     waiting: bool = True  # no trade in the current candle yet: look every tick, cheaply
     sig: tuple[int, int] | None = None  # (trades, last id) of the last forming push
     last: bytes | None = None  # the last frame pushed (for the reorder fault)
+    idle_due_s: float = 0.0  # paused clock: monotonic time of the next keep-alive push
 
 
 class StreamEngine(Hub):
@@ -92,6 +93,22 @@ class StreamEngine(Hub):
             self._kline_tick(name, st, now)
         if self._mini_due:
             self._mini_tick(now)
+
+    def idle(self, now: int, real_s: float) -> None:
+        """Paused clock: every kline stream gets its candle as it stands, unchanged, once per push
+        period of real time (Binance keeps pushing a quiet market's kline every 2 s; a client's
+        watchdog allows three periods of silence). Trades, book tickers and mini tickers stay
+        silent: nothing trades while the replay is paused."""
+        for name, st in list(self._klines.items()):
+            if real_s < st.idle_due_s:
+                continue
+            push_s = self._config.kline_push_1s_s if st.interval == "1s" else self._config.kline_push_s
+            st.idle_due_s = real_s + push_s
+            k = self.market.current_kline(st.symbol, st.interval)
+            if k is not None and k.open_time == open_time(st.interval, now):
+                self.fan(name, [wire.kline_frame(k, now, closed=False)])
+            elif st.last is not None:  # no trade in this candle yet: repeat the last push
+                self.fan(name, [st.last])
 
     def _period_ms(self, sim_s: float) -> int:
         """A push cadence given in sim seconds, but never shorter than ``min_push_interval_s`` real.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
@@ -133,9 +134,13 @@ class Hub(ABC):
         return self._config.pump_interval_s
 
     def tick(self) -> None:
-        """Produce everything due at sim time now and send it."""
+        """Produce everything due at sim time now and send it (while the clock is paused:
+        only :meth:`idle`'s keep-alive pushes)."""
         now = self.clock.now_ms()
-        self.produce(now)
+        if getattr(self.clock, "paused", False):
+            self.idle(now, time.monotonic())
+        else:
+            self.produce(now)
         touched, self._touched = self._touched, set()
         for s in touched:
             s.flush(now)
@@ -143,6 +148,13 @@ class Hub(ABC):
     @abstractmethod
     def produce(self, now: int) -> None:
         """Queue (with :meth:`fan`) every frame due at sim time ``now``."""
+
+    def idle(self, now: int, real_s: float) -> None:
+        """Hook, called instead of :meth:`produce` while the clock is paused (``now`` frozen,
+        ``real_s`` monotonic seconds): nothing new happens in the market, but a subclass may
+        repeat what a quiet Binance market still sends (the unchanged forming kline every push
+        period), so clients' silence watchdogs do not take a paused replay for a dead link."""
+        return
 
     def fan(self, name: str, frames: list[bytes]) -> None:
         """Queue stream ``name``'s payloads on its subscribers, wrapped for combined ones."""

@@ -334,7 +334,7 @@ class SimServer:
         """Everything a test or a human may want to see: clock, faults, counters, subscriptions."""
         return {
             "urls": {"ws": self._urls.ws, "rest": self._urls.rest} if self._urls else None,
-            "clock": {"now_ms": self.clock.now_ms(), "speed": getattr(self.clock, "speed", 1.0)},
+            "clock": self.clock_state(),
             "symbols": [s.symbol for s in self.market.symbols],
             "faults": self.faults.state(),
             "stats": self.stats.as_dict(),
@@ -346,9 +346,41 @@ class SimServer:
             "archive": {**self.archive.state(), **self.faults.archive_state()},
         }
 
+    def clock_state(self) -> dict[str, Any]:
+        """``{"now_ms", "speed", "paused"}`` of the sim clock."""
+        state = getattr(self.clock, "state", None)
+        if callable(state):
+            return dict(state())
+        return {"now_ms": self.clock.now_ms(), "speed": getattr(self.clock, "speed", 1.0), "paused": False}
+
+    def control_clock(self, *, paused: bool | None = None, speed: float | None = None) -> dict[str, Any]:
+        """Pause / resume and / or change the speed of the sim clock (a replay's controls); return
+        :meth:`clock_state`. Thread-safe (the clock is). ValueError for a speed <= 0, TypeError
+        for a clock that cannot be controlled (a test's ManualClock)."""
+        if not hasattr(self.clock, "pause"):
+            raise TypeError(f"{type(self.clock).__name__} cannot be paused or sped up")
+        if speed is not None:
+            self.clock.set_speed(speed)
+        if paused is True:
+            self.clock.pause()
+        elif paused is False:
+            self.clock.resume()
+        return self.clock_state()
+
     def _admin(self, path: str, params: dict[str, str]) -> Response:
         if path == "/_sim/state":
             return make_response(200, orjson.dumps(self.state()))
+        if path == "/_sim/clock":  # ?pause=1|0&speed=X (both optional: no parameter only reads)
+            try:
+                pause = params.get("pause")
+                paused = None if pause is None else {"1": True, "0": False}[pause]
+                speed = float(params["speed"]) if "speed" in params else None
+                state = self.control_clock(paused=paused, speed=speed)
+            except KeyError:
+                return json_response(400, {"ok": False, "error": "pause must be 1 or 0"})
+            except (ValueError, TypeError) as exc:
+                return json_response(400, {"ok": False, "error": str(exc)})
+            return json_response(200, {"ok": True, **state})
         if path == "/_sim/fault":
             name = params.get("name", "")
             try:

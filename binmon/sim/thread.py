@@ -57,6 +57,22 @@ class SimThread:
         """The thread-safe fault switches."""
         return self.server.faults
 
+    def pause(self) -> dict[str, Any]:
+        """Pause the sim clock (a replay stops where it is; connections stay open). Thread-safe."""
+        return self.server.control_clock(paused=True)
+
+    def resume(self) -> dict[str, Any]:
+        """Resume the sim clock from where it was paused. Thread-safe."""
+        return self.server.control_clock(paused=False)
+
+    def set_speed(self, speed: float) -> dict[str, Any]:
+        """Run the sim clock at ``speed`` x real time from now on (ValueError if <= 0). Thread-safe."""
+        return self.server.control_clock(speed=speed)
+
+    def clock_state(self) -> dict[str, Any]:
+        """``{"now_ms", "speed", "paused"}`` of the sim clock. Thread-safe."""
+        return self.server.clock_state()
+
     def start(self, timeout: float = 30.0) -> SimThread:
         """Start the thread, wait until the server listens (re-raising its start-up error)."""
         if self._thread is not None:

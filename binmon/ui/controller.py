@@ -118,7 +118,7 @@ class Controller(QObject):
 
     def set_theme(self, theme: str) -> None:
         """Switch the chart and window theme and remember it."""
-        if not self._remember(theme=theme):
+        if not self.remember(theme=theme):
             return
         self.window.apply_theme(theme)
         self.chart.set_theme(theme)
@@ -130,7 +130,7 @@ class Controller(QObject):
         except ValueError as exc:
             self._notice(str(exc))
             return
-        if self._remember(timezone=tz):
+        if self.remember(timezone=tz):
             self._apply_timezone(tz)
 
     # ------------------------------------------------------------ service events
@@ -147,7 +147,7 @@ class Controller(QObject):
     def _on_history(self, symbol: str, interval: str, bars: Sequence[Kline]) -> None:
         self.chart.set_bars(bars)
         self._loaded = True
-        self._remember(symbol=symbol, interval=interval)
+        self.remember(symbol=symbol, interval=interval)
 
     def _on_older(self, symbol: str, interval: str, bars: Sequence[Kline]) -> None:
         if self.service.current == (symbol, interval):
@@ -181,7 +181,7 @@ class Controller(QObject):
     # ------------------------------------------------------------ helpers
 
     def _watchlist_changed(self, symbols: list[str]) -> None:
-        self._remember(watchlist=symbols)
+        self.remember(watchlist=symbols)
 
     def _apply_timezone(self, tz: str) -> None:
         try:
@@ -201,7 +201,7 @@ class Controller(QObject):
         bar = self.window.statusBar()
         bar.showMessage(text, 8000)
 
-    def _remember(self, **changes: Any) -> bool:
+    def remember(self, **changes: Any) -> bool:
         """Apply ``changes`` to the config and save it; False (and a notice) if a value is invalid."""
         try:
             new = updated(self.config, **changes)

@@ -160,6 +160,20 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------- construction
 
+    def add_panel(
+        self, title: str, name: str, widget: QWidget, *, below: QDockWidget | None = None
+    ) -> QDockWidget:
+        """Dock ``widget`` on the right (tabbed with ``below``'s area when given), listed in View.
+
+        ``name`` is the dock's object name, which the saved layout refers to.
+        """
+        dock = self._dock(title, name, widget)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        if below is not None:
+            self.splitDockWidget(below, dock, Qt.Orientation.Vertical)
+        self.view_menu.addAction(dock.toggleViewAction())
+        return dock
+
     def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
@@ -183,7 +197,7 @@ class MainWindow(QMainWindow):
         self.quit_action.triggered.connect(self.close)
         file_menu.addAction(self.quit_action)
 
-        view = self.menuBar().addMenu("&View")
+        view = self.view_menu = self.menuBar().addMenu("&View")
         self.find_symbol_action = QAction("Find &symbol…", self)
         self.find_symbol_action.setShortcut(QKeySequence("Ctrl+K"))
         self.find_symbol_action.triggered.connect(self._focus_symbol_picker)

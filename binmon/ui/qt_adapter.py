@@ -11,6 +11,10 @@ the window sees at most ~20 flushes a second, and each flush is ONE ``chart.appl
 * trades are batched (only the newest ``max_trades`` of a burst: the panel shows fewer);
 * tickers keep the latest per symbol.
 
+Flush hooks (:meth:`QtMarketAdapter.add_flush_hook`) see the ops of a flush right before the
+chart gets them and may return indicator values for the same bars: they go to the page in the
+same ``chart.apply(ops, indicators)`` call, so candles and indicators are drawn together.
+
 Rare, order-sensitive events (switching, history loaded, older bars, symbols, status,
 messages) are re-emitted at once as Qt signals for the controller, after the buffers were
 settled: buffered ops are dropped on a switch or a history load (they belong to the old
@@ -30,6 +34,11 @@ from binmon.core.candles import Append, ChartOp, Gap, Reload, Replace
 from binmon.core.events import ConnectionStatus
 from binmon.core.models import Kline, MiniTicker, SymbolInfo, TradeEvent
 from binmon.ui.chart.api import ChartView
+from binmon.ui.chart.indicators import IndicatorRows
+
+#: A flush hook: gets the ops about to be applied, returns indicator rows (id -> ``[t, v...]``
+#: rows) to send with them, or None.
+FlushHook = Callable[[Sequence[ChartOp]], Mapping[str, IndicatorRows] | None]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +109,7 @@ class QtMarketAdapter(QObject):
         self._feed_timer.start()
         self.flush_count = 0
         self._stopped = False
+        self._flush_hooks: list[FlushHook] = []
 
     # ------------------------------------------------------------ MarketSink: hot path
 
@@ -176,6 +186,18 @@ class QtMarketAdapter(QObject):
 
     # ------------------------------------------------------------ flushing
 
+    def add_flush_hook(self, hook: FlushHook) -> None:
+        """Call ``hook(ops)`` in every flush that has chart ops, right before ``chart.apply``.
+
+        ``ops`` are exactly what the chart is about to apply (a Reload first, then Append /
+        Replace in time order, one per open time). The hook may return indicator values for
+        those bars (id -> rows ``[t_seconds, v...]``); the values of all hooks go to the chart
+        in the same ``chart.apply(ops, indicators)`` call (one page batch with the candles).
+        A hook that raises is logged and skipped: the candles are applied anyway. Hooks run
+        on the GUI thread and must be fast (they add to every flush).
+        """
+        self._flush_hooks.append(hook)
+
     @property
     def pending(self) -> bool:
         """True while something waits for the next flush."""
@@ -195,7 +217,11 @@ class QtMarketAdapter(QObject):
         tickers, self._tickers = self._tickers, {}
         if ops:
             self.flush_count += 1
-            self._guard(self._chart.apply, ops)
+            indicators = self._run_hooks(ops)
+            if indicators:
+                self._guard(self._chart.apply, ops, indicators)
+            else:
+                self._guard(self._chart.apply, ops)
             self.flushed.emit(len(ops))
         if trades:
             self._guard(self._trades.add_trades, trades[-self._max_trades :])
@@ -209,6 +235,18 @@ class QtMarketAdapter(QObject):
         self._feed_timer.stop()
         self._drop_series_buffers()
         self._tickers.clear()
+
+    def _run_hooks(self, ops: Sequence[ChartOp]) -> dict[str, IndicatorRows]:
+        merged: dict[str, IndicatorRows] = {}
+        for hook in self._flush_hooks:
+            try:
+                rows = hook(ops)
+            except Exception:
+                log.exception("flush hook %r failed", hook)
+                continue
+            if rows:
+                merged.update(rows)
+        return merged
 
     def _schedule(self) -> None:
         # Single-shot and started only when idle: an idle app never wakes up, a busy one

@@ -204,3 +204,27 @@ def test_demo_downloads_into_a_store_of_its_own(tmp_path: Path) -> None:
     assert written is not None and 29 <= int(written[1]) <= 31  # 30 days of history
     assert "ETHBTC" in run("stored", "--demo", "--basedir", str(tmp_path)).stdout
     assert "ETHBTC" not in run("stored", "--basedir", str(tmp_path)).stdout
+
+
+def test_download_with_csv_exports_the_requested_range(sim: SimThread, tmp_path: Path) -> None:
+    out = tmp_path / "part.csv"
+    args = ["download", "BTCUSDT", "-i", "1h", "--start", "2024-06-01", "--end", "2024-06-01 02:00",
+            "--csv", str(out), *endpoint_args(sim, tmp_path)]  # fmt: skip
+    dl = run(*args)
+    assert dl.returncode == 0, dl.stderr
+    assert "exported 3 BTCUSDT 1h candles to" in dl.stderr
+    with RestClient(sim.urls.rest) as rest:
+        served = rest.klines("BTCUSDT", "1h", start_ms=0, limit=72)
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(kline_to_row(k) for k in served[24:27])
+    assert out.read_text() == buf.getvalue()
+    # The same bytes as `binmon export` of that range; with --header, its header row first.
+    exp = tmp_path / "exp.csv"
+    e = run("export", "BTCUSDT", "-i", "1h", "--start", "2024-06-01", "--end", "2024-06-01 02:00",
+            "--out", str(exp), "--basedir", str(tmp_path))  # fmt: skip
+    assert e.returncode == 0 and exp.read_bytes() == out.read_bytes()
+    again = run(*args, "--header")  # nothing left to fetch: still exports
+    assert again.returncode == 0 and "0 candles written" in again.stdout
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("open_time,open,high,low,close") and len(lines) == 4
+    one_line_error(run(*args[:-6], "--csv", "-", *endpoint_args(sim, tmp_path)), 1, "--csv needs a file name")
