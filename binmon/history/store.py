@@ -126,23 +126,31 @@ class CandleStore:
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = None
-        try:
-            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE for writes).
-            conn = sqlite3.connect(
-                path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
-            prepare(conn, path)
-        except sqlite3.DatabaseError as exc:
-            if conn is not None:
-                conn.close()
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise StoreError(f"{path}: candle store busy in another process ({exc})") from None
-            raise StoreError(f"{path}: not a usable binmon candle store ({exc})") from None
-        except StoreError:
-            if conn is not None:
-                conn.close()
-            raise
+        deadline = time.monotonic() + busy_timeout_s
+        while True:
+            conn = None
+            try:
+                # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE for writes).
+                conn = sqlite3.connect(
+                    path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+                )
+                prepare(conn, path)
+                break
+            except sqlite3.DatabaseError as exc:
+                if conn is not None:
+                    conn.close()
+                if "locked" in str(exc) or "busy" in str(exc):
+                    # Another process is creating the file (or switching it to WAL): some of
+                    # those steps do not wait on the busy timeout, so wait here.
+                    if time.monotonic() < deadline:
+                        time.sleep(0.05)
+                        continue
+                    raise StoreError(f"{path}: candle store busy in another process ({exc})") from None
+                raise StoreError(f"{path}: not a usable binmon candle store ({exc})") from None
+            except StoreError:
+                if conn is not None:
+                    conn.close()
+                raise
         return cls(conn, path, clock or _wall_clock_ms)
 
     def close(self) -> None:

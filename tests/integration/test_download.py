@@ -262,18 +262,18 @@ def test_a_killed_download_leaves_a_readable_store_and_a_rerun_completes(
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     path = default_store_path(AppPaths.resolve(tmp_path).data_dir)
     archive_sim.faults.set_rest_delay(0.2)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         deadline = time.monotonic() + 30
         count = 0
         while time.monotonic() < deadline and count < 8000:
             time.sleep(0.1)
-            if path.exists():
+            if path.exists():  # opened while the downloader creates and writes it: must wait, not fail
                 with CandleStore.open(path) as store:
                     count = store.count(KEY)
-        p.send_signal(signal.SIGKILL)
-        p.communicate(timeout=10)
     finally:
+        p.send_signal(signal.SIGKILL)  # also when the loop failed: never leave it running
+        p.communicate(timeout=10)
         archive_sim.faults.set_rest_delay(0.0)
     assert p.returncode == -signal.SIGKILL
     with CandleStore.open(path) as store:
