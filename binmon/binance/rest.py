@@ -149,15 +149,8 @@ class RestClient:
         self._sleep = sleep
         self._wall = wall
         self._owns_session = session is None
-        if session is None:
-            session = requests.Session()
-            # Room for a handful of download threads without urllib3 discarding connections;
-            # retries are ours, never urllib3's.
-            adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=16, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-        session.headers["User-Agent"] = user_agent
-        self._session = session
+        self._session = session if session is not None else pooled_session()
+        self._session.headers["User-Agent"] = user_agent
         self.stats = RestStats()
         # Server clock minus our wall clock (ms), and our wall time when it was measured.
         self._offset: tuple[int, float] | None = None
@@ -487,6 +480,16 @@ class RestClient:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def pooled_session() -> requests.Session:
+    """A session for several worker threads: room for 16 pooled connections without urllib3
+    discarding any, and no urllib3 retries (the clients retry on their own schedule)."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=16, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def request_weight(path: str, params: dict[str, str]) -> int:

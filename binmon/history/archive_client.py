@@ -37,7 +37,7 @@ import requests.adapters
 from binmon import __version__
 from binmon.binance.errors import NetworkError
 from binmon.binance.limiter import Cancelled
-from binmon.binance.rest import default_backoff, describe_network_error
+from binmon.binance.rest import default_backoff, describe_network_error, pooled_session
 from binmon.binance.rest_codec import decode_error_body
 from binmon.core.models import Kline
 from binmon.history.archive import (
@@ -114,14 +114,8 @@ class ArchiveClient:
         self._backoff = backoff or default_backoff
         self._sleep = sleep
         self._owns_session = session is None
-        if session is None:
-            session = requests.Session()
-            # Several download threads share it; retries are ours, never urllib3's.
-            adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=16, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-        session.headers["User-Agent"] = user_agent
-        self._session = session
+        self._session = session if session is not None else pooled_session()
+        self._session.headers["User-Agent"] = user_agent
         self.stats = ArchiveStats()
         self._stats_lock = threading.Lock()
 
