@@ -33,6 +33,10 @@
     setIndicatorVisible: BM.setIndicatorVisible,
     prependIndicator: BM.prependIndicator,
 
+    // Alert levels as price lines (bm-alerts.js).
+    setPriceLines: BM.setPriceLines,
+    priceLinesJSON: BM.priceLinesJSON,
+
     /** Post {type: "state", event: "drawn", token} once the current data has been painted. */
     whenDrawn(token) {
       // The chart paints in its own animation-frame callback, registered by the data change
@@ -109,8 +113,9 @@
   /** [t, v...] of every bar held that has values for the indicator (canonical times). */
   function indicatorRows(ind) {
     const out = [];
+    const at = BM.indReader(ind);
     for (const b of S.bars) {
-      const v = ind.vals.get(b[0]);
+      const v = at(b[0]);
       if (v) out.push(v);
     }
     return out;
@@ -121,9 +126,10 @@
     return ind.series.every((s, k) => {
       if (!s) return true;
       const data = s.data();
+      const at = BM.indReader(ind);
       let j = 0;
       for (let i = 0; i < S.bars.length; i++) {
-        const v = ind.vals.get(S.bars[i][0]);
+        const v = at(S.bars[i][0]);
         if (!v || v[k + 1] === null) continue;
         const p = data[j++];
         if (!p || p.time !== S.shown[i] || p.value !== v[k + 1]) return false;

@@ -170,7 +170,7 @@
   /** An indicator's legend line: its title, then each visible output's value at bar i, in their colours. */
   function indicatorLine(ind, i) {
     const d = ind.desc;
-    const v = i >= 0 && i < S.bars.length ? ind.vals.get(S.bars[i][0]) : null;
+    const v = i >= 0 && i < S.bars.length ? BM.indRow(ind, S.bars[i][0]) : null;
     const row = document.createElement('div');
     row.className = 'row values';
     const cell = (text, color) => {

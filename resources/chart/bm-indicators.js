@@ -5,13 +5,15 @@
  * lines, and the operations setIndicator / removeIndicator / setIndicatorVisible /
  * prependIndicator plus the hooks bm-chart.js calls: indOp (["i", id, t, v...] in binmon.apply),
  * indFlush (after live updates), indRedraw (after every full redraw), indMerge (prependBars).
- * Values are kept per bar time (vals: Map t -> row [t, v...]) and only for bars held: each series has one
- * point per bar (whitespace where there is no value) at the bar's display time S.shown[i], so the
+ * Values are kept per bar time and only for bars held (ind.vals, see "values" below): each series has
+ * one point per bar (whitespace where there is no value) at the bar's display time S.shown[i], so the
  * zone shift, trims and prepends follow the bars. Their legend lines are drawn by bm-format.js,
- * their diagnostics by bm-api.js. Loaded after bm-chart.js (see bm-state.js).
+ * their diagnostics by bm-api.js; both read values with BM.indRow. Loaded after bm-chart.js.
  *   setIndicator(desc, rows): desc = {id, title, pane: "price" | "own" | n, outputs: [{name, kind,
  *     color, negColor, width, visible, text, position}], guides, visible, precision, at?} (see
- *     draw_arg in indicators.py); rows = [[t, v1, ...]] (null: no value), or that as JSON text.
+ *     draw_arg in indicators.py); rows = {n, b64}: n rows as little-endian float64 columns (the n
+ *     times in seconds, then each output's n values, NaN: no value) in base64 - how whole series
+ *     travel (Columns.arg in indicators.py) - or [[t, v1, ...]] (null: no value), or that as JSON text.
  */
 (function () {
   'use strict';
@@ -34,16 +36,116 @@
     return I.get(id);
   }
 
-  /** Rows [t, v...] into ind.vals; whole series come as JSON text (parsed here, much faster than a literal). */
-  function store(ind, rows) {
-    if (typeof rows === 'string') rows = JSON.parse(rows);
-    if (!Array.isArray(rows)) throw new Error('indicator rows must be an array');
-    const w = ind.desc.outputs.length + 1;
-    for (const r of rows) {
-      if (!Array.isArray(r) || r.length !== w || typeof r[0] !== 'number') throw new Error(`indicator ${ind.desc.id}: row must be [t, ${w - 1} values]: ${JSON.stringify(r)}`);
-      for (let k = 1; k < w; k++) if (r[k] !== null && typeof r[k] !== 'number') throw new Error('bad indicator value in ' + JSON.stringify(r));
-      ind.vals.set(r[0], r);
+  // ------------------------------------------------------------------ values
+  // ind.vals = {t: Float64Array (times, increasing), v: [Float64Array per output] (NaN: no value),
+  // live: Map t -> row [t, v...]}: whole series as columns (typed arrays: 20k rows decode and
+  // draw in a few ms, where a Map of row arrays cost tens), the live values of binmon.apply
+  // in a small Map on top (they win over the columns).
+
+  const noValue = (x) => x === null || x === undefined || x !== x; // null or NaN
+
+  function emptyVals(k) {
+    return { t: new Float64Array(0), v: Array.from({ length: k }, () => new Float64Array(0)), live: new Map() };
+  }
+
+  /** Rows as given to setIndicator & co. -> columns {t, v}, checked. */
+  function columns(rows, k, id) {
+    const w = k + 1;
+    let t, v;
+    if (rows && typeof rows === 'object' && !Array.isArray(rows)) {
+      const n = rows.n;
+      const bin = atob(rows.b64);
+      if (!Number.isInteger(n) || n < 0 || bin.length !== n * w * 8) throw new Error(`indicator ${id}: ${bin.length} bytes are not ${n} rows of ${w} float64`);
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      const all = new Float64Array(bytes.buffer); // little-endian on every platform Chromium runs on
+      t = all.subarray(0, n);
+      v = Array.from({ length: k }, (_, j) => all.subarray(n * (j + 1), n * (j + 2)));
+    } else {
+      if (typeof rows === 'string') rows = JSON.parse(rows);
+      if (!Array.isArray(rows)) throw new Error('indicator rows must be an array');
+      t = new Float64Array(rows.length);
+      v = Array.from({ length: k }, () => new Float64Array(rows.length));
+      rows.forEach((r, i) => {
+        if (!Array.isArray(r) || r.length !== w) throw new Error(`indicator ${id}: row must be [t, ${k} values]: ${JSON.stringify(r)}`);
+        t[i] = r[0];
+        for (let j = 0; j < k; j++) {
+          if (r[j + 1] !== null && typeof r[j + 1] !== 'number') throw new Error('bad indicator value in ' + JSON.stringify(r));
+          v[j][i] = r[j + 1] === null ? NaN : r[j + 1];
+        }
+      });
     }
+    for (let i = 0; i < t.length; i++) {
+      if (typeof t[i] !== 'number' || !Number.isFinite(t[i]) || (i && t[i] <= t[i - 1])) throw new Error(`indicator ${id}: row times must increase (row ${i})`);
+    }
+    return { t, v };
+  }
+
+  /** First index of sorted `a` whose value is >= x (a.length when none). */
+  function lowerBound(a, x) {
+    let lo = 0, hi = a.length;
+    while (lo < hi) { const m = (lo + hi) >> 1; if (a[m] < x) lo = m + 1; else hi = m; }
+    return lo;
+  }
+
+  /** Merge rows into ind.vals (the new values win, also over live ones at the same times). */
+  function store(ind, rows) {
+    const k = ind.desc.outputs.length;
+    const add = columns(rows, k, ind.desc.id);
+    const vals = ind.vals;
+    for (const t of add.t) vals.live.delete(t);
+    if (!vals.t.length || !add.t.length) {
+      if (add.t.length) Object.assign(vals, add);
+      return;
+    }
+    // Usually older bars (a prepend): a merge of two sorted runs.
+    const n = vals.t.length + add.t.length;
+    const t = new Float64Array(n);
+    const v = Array.from({ length: k }, () => new Float64Array(n));
+    let i = 0, j = 0, m = 0;
+    while (i < add.t.length || j < vals.t.length) {
+      const ta = i < add.t.length ? add.t[i] : Infinity;
+      const tb = j < vals.t.length ? vals.t[j] : Infinity;
+      const src = ta <= tb ? add : vals;
+      const at = ta <= tb ? i : j;
+      t[m] = src.t[at];
+      for (let c = 0; c < k; c++) v[c][m] = src.v[c][at];
+      m++;
+      if (ta <= tb) { i++; if (ta === tb) j++; } else j++;
+    }
+    vals.t = t.subarray(0, m);
+    vals.v = v.map((c) => c.subarray(0, m));
+  }
+
+  /** A reader of rows [t, v...] (null: no value; undefined when the bar has none) that is fast
+   * for increasing t (a walk over the columns), and right for any t. */
+  function reader(ind) {
+    const { t, v, live } = ind.vals;
+    let j = 0;
+    return (time) => {
+      if (live.size) { const r = live.get(time); if (r) return r; }
+      if (j >= t.length || t[j] > time) j = lowerBound(t, time); // went back: search
+      while (j < t.length && t[j] < time) j++;
+      if (j >= t.length || t[j] !== time) return undefined;
+      const row = [time];
+      for (const c of v) row.push(noValue(c[j]) ? null : c[j]);
+      return row;
+    };
+  }
+
+  /** Keep only values of bars held (after trims, reloads, a new symbol). */
+  function retain(ind) {
+    const vals = ind.vals;
+    const n = S.bars.length;
+    if (!n) { ind.vals = emptyVals(ind.desc.outputs.length); return; }
+    const first = S.bars[0][0];
+    const lo = lowerBound(vals.t, first);
+    const hi = lowerBound(vals.t, S.bars[n - 1][0] + 1);
+    if (lo > 0 || hi < vals.t.length) {
+      vals.t = vals.t.slice(lo, hi); // slice, not subarray: the dropped part's memory goes
+      vals.v = vals.v.map((c) => c.slice(lo, hi));
+    }
+    for (const t of vals.live.keys()) if (t < first) vals.live.delete(t);
   }
 
   /** Index of the bar opening at t (canonical seconds), -1 when none; live updates hit the last bars. */
@@ -58,7 +160,7 @@
 
   /** The chart point of output o at display time `time` (whitespace where there is no value). */
   function point(o, x, time) {
-    if (x === null || x === undefined) return { time };
+    if (noValue(x)) return { time };
     if (o.kind !== 'histogram') return { time, value: x };
     return { time, value: x, color: x >= 0 ? o.color : o.negColor || NEG };
   }
@@ -66,8 +168,9 @@
   /** Markers of bars from..n-1 (one per markers output whose value is not 0). */
   function marksFrom(ind, from) {
     const out = [];
+    const at = reader(ind);
     for (let i = from; i < S.bars.length; i++) {
-      const v = ind.vals.get(S.bars[i][0]);
+      const v = at(S.bars[i][0]);
       if (v) ind.desc.outputs.forEach((o, k) => {
         const x = v[k + 1];
         if (o.kind !== 'markers' || !x || o.visible === false) return;
@@ -86,7 +189,8 @@
     if (p === null || p === undefined) {
       if (pane === 0) return { type: 'price', precision: S.precision, minMove: S.minMove };
       let m = 0; // about 4 significant digits of the largest value: RSI 2 decimals, MACD of XRPETH 8
-      for (const v of ind.vals.values()) for (let k = 1; k < v.length; k++) if (v[k] !== null && Math.abs(v[k]) > m) m = Math.abs(v[k]);
+      for (const c of ind.vals.v) for (const x of c) if (Math.abs(x) > m) m = Math.abs(x); // NaN: false
+      for (const r of ind.vals.live.values()) for (let k = 1; k < r.length; k++) if (r[k] !== null && Math.abs(r[k]) > m) m = Math.abs(r[k]);
       p = m > 0 ? Math.min(10, Math.max(2, 3 - Math.floor(Math.log10(m)))) : 2;
     }
     return { type: 'price', precision: p, minMove: Math.pow(10, -p) };
@@ -145,17 +249,23 @@
 
   /** All points of every series again (new values, bars trimmed / prepended / reshifted). */
   function draw(ind) {
+    retain(ind); // values of bars no longer held go
     const n = S.bars.length;
     const outs = ind.desc.outputs;
-    const kept = new Map();
+    const { t, v, live } = ind.vals;
     const data = ind.series.map(() => new Array(n));
+    let j = 0;
     for (let i = 0; i < n; i++) {
-      const t = S.bars[i][0];
-      const v = ind.vals.get(t);
-      if (v) kept.set(t, v);
-      for (let k = 0; k < outs.length; k++) if (ind.series[k]) data[k][i] = point(outs[k], v ? v[k + 1] : null, S.shown[i]);
+      const time = S.bars[i][0];
+      while (j < t.length && t[j] < time) j++;
+      const row = live.size ? live.get(time) : undefined;
+      const hit = j < t.length && t[j] === time;
+      for (let k = 0; k < outs.length; k++) {
+        if (!ind.series[k]) continue;
+        const x = row ? row[k + 1] : hit ? v[k][j] : null;
+        data[k][i] = point(outs[k], x, S.shown[i]);
+      }
     }
-    ind.vals = kept; // values of bars no longer held go
     ind.series.forEach((s, k) => s && s.setData(data[k]));
     ind.mk = marksFrom(ind, 0);
     showMarks(ind);
@@ -181,7 +291,7 @@
     const ok = desc && typeof desc.id === 'string' && desc.id && Array.isArray(desc.outputs) && desc.outputs.length;
     if (!ok || !desc.outputs.every((o) => KINDS.includes(o.kind))) throw new Error('bad indicator ' + JSON.stringify(desc));
     const old = I.get(desc.id);
-    const ind = { desc, vals: new Map(), series: [], lines: [], marks: null, mk: [], dirty: new Set(), drawn: 0 };
+    const ind = { desc, vals: emptyVals(desc.outputs.length), series: [], lines: [], marks: null, mk: [], dirty: new Set(), drawn: 0 };
     store(ind, rows);
     create(ind, desc.outputs.some((o) => o.kind !== 'markers') ? targetPane(desc, old) : 0);
     if (old) destroy(old); // after create, so a restyled indicator keeps its pane
@@ -219,8 +329,12 @@
   /** ["i", id, t, v...] of binmon.apply: a value at bar t (dropped when t is no longer held). */
   function indOp(op) {
     const ind = find(op[1]);
-    store(ind, [op.slice(2)]);
-    ind.dirty.add(op[2]);
+    const row = op.slice(2);
+    if (row.length !== ind.desc.outputs.length + 1 || typeof row[0] !== 'number' || !row.slice(1).every((x) => x === null || typeof x === 'number')) {
+      throw new Error(`indicator ${ind.desc.id}: bad live value ${JSON.stringify(op)}`);
+    }
+    ind.vals.live.set(row[0], row);
+    ind.dirty.add(row[0]);
   }
 
   /** After live updates (no full redraw): series.update for new bars and changed values only. */
@@ -234,8 +348,9 @@
       // LWC 5.2.1's historical update overwrites the NEXT point when whitespace becomes a value.)
       if (from < ind.drawn - 1) draw(ind);
       else if (from < n) {
+        const at = reader(ind);
         for (let i = from; i < n; i++) {
-          const v = ind.vals.get(S.bars[i][0]);
+          const v = at(S.bars[i][0]);
           ind.series.forEach((s, k) => s && s.update(point(ind.desc.outputs[k], v ? v[k + 1] : null, S.shown[i])));
         }
         ind.drawn = n;
@@ -265,7 +380,7 @@
 
   // For the legend (bm-format.js) and the diagnostics (bm-api.js): read-only.
   Object.assign(BM, {
-    IND: I, NEG, indPane: paneOf, indShown: shown,
+    IND: I, NEG, indPane: paneOf, indShown: shown, indRow: (ind, t) => reader(ind)(t), indReader: reader,
     setIndicator, removeIndicator, setIndicatorVisible, prependIndicator,
     indOp, indFlush, indRedraw, indMerge,
   });

@@ -3,6 +3,7 @@ what the page holds), through the recording fake chart as the controller will us
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from dataclasses import replace
@@ -161,7 +162,7 @@ def test_rows_align_with_the_bars_held() -> None:
     w = window(100)
     book = IndicatorBook()
     rows = [[secs(i), float(i)] for i in range(-50, 100)]  # 50 rows older than the window: dropped
-    sent = book.set(line("a"), rows, w)
+    sent = book.set(line("a"), rows, w).rows()
     assert len(sent) == 100 and sent[0] == [secs(0), 0.0]
     assert book.rows("a", w) == sent
     with pytest.raises(ChartDataError, match="not a bar"):
@@ -196,8 +197,11 @@ def test_merge_after_prepend() -> None:
     book.set(line("a"), [[secs(i), 1.0] for i in range(50, 100)], w)
     w.prepend(bars(50))
     assert len(book.rows("a", w)) == 50
+    book.update("a", [secs(99), 5.0], w)  # a live value
     book.merge("a", [[secs(i), 2.0] for i in range(50)], w)
-    assert [r[1] for r in book.rows("a", w)] == [2.0] * 50 + [1.0] * 50
+    assert [r[1] for r in book.rows("a", w)] == [2.0] * 50 + [1.0] * 49 + [5.0]
+    book.merge("a", [[secs(98), 3.0], [secs(99), 4.0]], w)  # merged values win, also over live ones
+    assert [r[1] for r in book.rows("a", w)][-3:] == [1.0, 3.0, 4.0]
 
 
 # ---------------------------------------------------------------- IndicatorBook: panes
@@ -260,3 +264,17 @@ def test_recording_chart_keeps_what_the_page_keeps() -> None:
     chart.remove_indicator("a")
     assert chart.indicators == ()
     assert [name for name, _ in chart.calls][-3:] == ["set_bars", "prepend_bars", "remove_indicator"]
+
+
+def test_columns_travel_as_base64_float64_columns() -> None:
+    w = window(3)
+    book = IndicatorBook()
+    desc = replace(line("m"), outputs=(OutputDraw("a", "#fff"), OutputDraw("b", "#000")))
+    cols = book.set(desc, [[secs(0), 1.5, None], [secs(1), math.nan, -2.0], [secs(2), 3.0, 4.0]], w)
+    arg = cols.arg()
+    flat = np.frombuffer(base64.b64decode(arg["b64"]), dtype="<f8")
+    assert arg["n"] == 3 and len(flat) == 9
+    assert flat[:3].tolist() == [secs(0), secs(1), secs(2)]  # times, then one column per output
+    assert flat[3:6].tolist()[::2] == [1.5, 3.0] and math.isnan(flat[4])
+    assert math.isnan(flat[6]) and flat[7:].tolist() == [-2.0, 4.0]
+    assert cols.rows() == [[secs(0), 1.5, None], [secs(1), None, -2.0], [secs(2), 3.0, 4.0]]

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QWidget
 from binmon.core.candles import ChartOp
 from binmon.core.models import Kline
 from binmon.resources import chart_lib_path, resource_path
-from binmon.ui.chart.api import ChartSymbol, Crosshair, VisibleRange
+from binmon.ui.chart.api import ChartSymbol, Crosshair, PriceLine, VisibleRange, price_lines_arg
 from binmon.ui.chart.bar_window import (
     DEFAULT_MAX_BARS,
     BarWindow,
@@ -42,7 +42,6 @@ from binmon.ui.chart.indicators import (
     book_rows,
     check_updates,
     draw_arg,
-    rows_json,
 )
 from binmon.ui.chart.jscall import js_call
 
@@ -90,6 +89,7 @@ class WebChart(QWebEngineView):
         self._theme = check_theme(theme)
         self._timezone = check_timezone(timezone)
         self._message: str | None = None
+        self._price_lines: list[dict[str, object]] = []
         self._crosshair_cbs: list[Callable[[Crosshair], None]] = []
         self._range_cbs: list[Callable[[VisibleRange], None]] = []
         self._drawn_cbs: dict[int, Callable[[dict[str, Any]], None]] = {}
@@ -158,15 +158,14 @@ class WebChart(QWebEngineView):
         rows = self._window.prepend(bars)
         if not rows:
             return
-        encoded: dict[str, list[list[Any]]] = {}
+        merged: dict[str, dict[str, Any]] = {}
         try:
             for key, ind_rows in updates.items():
-                merged = self._book.merge(key, ind_rows, self._window)
-                if merged:
-                    encoded[key] = merged
+                cols = self._book.merge(key, ind_rows, self._window)
+                if len(cols):
+                    merged[key] = cols.arg()
         finally:  # the bars are in the window now: the page must get them even if some rows were bad
-            texts = {key: rows_json(r) for key, r in encoded.items()}
-            self._call("binmon.prependBars", rows, *([texts] if texts else []))
+            self._call("binmon.prependBars", rows, *([merged] if merged else []))
 
     def apply(self, ops: Sequence[ChartOp], indicators: Mapping[str, IndicatorRows] | None = None) -> None:
         """Apply live updates; ChartDataError for an update older than the last bar.
@@ -196,15 +195,15 @@ class WebChart(QWebEngineView):
         held; rows older than the first bar held are dropped, any other time the chart does not
         hold raises ChartDataError, as do bad descriptors and infinite values.
         """
-        encoded = self._book.set(desc, rows, self._window)
+        cols = self._book.set(desc, rows, self._window)
         self._drop_ind_ops(desc.id)  # superseded by the full rows
-        self._call("binmon.setIndicator", draw_arg(desc), rows_json(encoded))
+        self._call("binmon.setIndicator", draw_arg(desc), cols.arg())
 
     def prepend_indicator(self, indicator_id: str, rows: IndicatorRows) -> None:
         """Values for bars already held (e.g. older bars after :meth:`prepend_bars`); merged and redrawn."""
-        encoded = self._book.merge(indicator_id, rows, self._window)
-        if encoded:
-            self._call("binmon.prependIndicator", indicator_id, rows_json(encoded))
+        cols = self._book.merge(indicator_id, rows, self._window)
+        if len(cols):
+            self._call("binmon.prependIndicator", indicator_id, cols.arg())
 
     def remove_indicator(self, indicator_id: str) -> None:
         """Remove an indicator (ChartDataError if unknown); its pane goes when nothing else is there."""
@@ -222,6 +221,15 @@ class WebChart(QWebEngineView):
         self._message = text or None
         self._call("binmon.setMessage", self._message)
 
+    def set_price_lines(self, lines: Sequence[PriceLine]) -> None:
+        """Draw exactly ``lines`` on the candles (alert levels); ValueError for bad prices or ids."""
+        self._price_lines = price_lines_arg(lines)
+        self._call("binmon.setPriceLines", self._price_lines)
+
+    def page_price_lines(self, callback: Callable[[list[dict[str, Any]]], None]) -> None:
+        """Read the price lines the page draws (id, price, title, color, lineStyle), after all calls."""
+        self.call_js("binmon.priceLinesJSON", callback=lambda text: callback(json.loads(text)))
+
     def set_theme(self, theme: str) -> None:
         """``dark`` or ``light`` (ValueError otherwise)."""
         self._theme = check_theme(theme)
@@ -233,7 +241,7 @@ class WebChart(QWebEngineView):
         self._call("binmon.setTimezone", tz)
 
     def on_crosshair(self, callback: Callable[[Crosshair], None]) -> None:
-        """Call ``callback`` when the bar under the crosshair changes (at most once a frame)."""
+        """Call ``callback`` when the bar or price under the crosshair changes (at most once a frame)."""
         self._crosshair_cbs.append(callback)
 
     def on_visible_range(self, callback: Callable[[VisibleRange], None]) -> None:
@@ -317,9 +325,11 @@ class WebChart(QWebEngineView):
             self._bridge.call(js_call("binmon.setSymbol", arg))
         if len(self._window):
             self._bridge.call(js_call("binmon.setBars", self._window.load(self._window.bars)))
-        for arg, rows in book_rows(self._book, self._window):
-            self._bridge.call(js_call("binmon.setIndicator", arg, rows_json(rows)))
+        for arg, cols in book_rows(self._book, self._window):
+            self._bridge.call(js_call("binmon.setIndicator", arg, cols.arg()))
         self._bridge.call(js_call("binmon.setMessage", self._message))
+        if self._price_lines:
+            self._bridge.call(js_call("binmon.setPriceLines", self._price_lines))
         for token in self._drawn_cbs:  # a reload lost the page's pending frame callbacks
             self._bridge.call(js_call("binmon.whenDrawn", token))
 
@@ -332,7 +342,9 @@ class WebChart(QWebEngineView):
                 # newest version when updates are still on their way to the page.
                 time_ms = int(t) * 1000 if t is not None else None
                 bar = self._window.find(time_ms) if time_ms is not None else None
-                self._notify(self._crosshair_cbs, Crosshair(time_ms, bar))
+                price = msg.get("price")
+                price = float(price) if isinstance(price, int | float) else None
+                self._notify(self._crosshair_cbs, Crosshair(time_ms, bar, price))
             elif kind == "visibleRange":
                 rng = VisibleRange(
                     int(msg["fromTime"]) * 1000, int(msg["toTime"]) * 1000, int(msg["barsBefore"])
