@@ -332,6 +332,7 @@ async def bench(
         "malformed": stats.malformed - stats0.malformed,
         "reconnects": stats.reconnects - stats0.reconnects,
         "gaps": stats.gaps - stats0.gaps,
+        "missed_closes": stats.missed_closes - stats0.missed_closes,
         "kline_to_chart_ms": _summary(probe.kline_lat.values()),
         "trade_to_panel_ms": _summary(probe.trade_lat.values()),
         "loop_lag_ms": _summary(lags.values()),

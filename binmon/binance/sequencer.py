@@ -57,11 +57,14 @@ class _Line:
 
 @dataclass(slots=True)
 class SequencerStats:
-    """Counts: duplicates/stale dropped, gaps found in live data, candles emitted from backfills."""
+    """Counts: duplicates/stale dropped, gaps found in live data (``missed_closes``: a candle
+    whose final update never came, noticed when the next one started), candles emitted from
+    backfills."""
 
     duplicates: int = 0
     stale: int = 0
     gaps: int = 0
+    missed_closes: int = 0
     backfilled: int = 0
     late_filled: int = 0
 
@@ -121,21 +124,42 @@ class StreamSequencer:
             self._buffer(line, ev)
             return
         if (
+            not k.closed
+            and not line.repairing
+            and line.last_closed is not None
+            and line.newest is not None
+            and line.last_closed < line.newest < k.open_time
+        ):
+            # The newest candle was seen forming and the next one forms now, but its final
+            # ("x": true) update never came. Fetch it now: waiting until the next close
+            # reveals the gap shows that candle's final values a whole interval late. (If the
+            # close was only overtaken, it arrives after the backfill and is dropped as a
+            # duplicate: the cost is one REST call.)
+            self.stats.missed_closes += 1
+            if self._hold_for_repair(line, ev):
+                return
+        if (
             k.closed
             and not line.repairing
             and line.last_closed is not None
             and k.open_time > next_open(k.interval, line.last_closed)
         ):
-            # Candles are missing: hold this one back while the owner backfills the hole,
-            # if it wants to (it may refuse, e.g. to spare REST on a sparse stream).
+            # Candles are missing: hold this one back while the owner backfills the hole.
             self.stats.gaps += 1
-            line.repairing = True
-            line.held = [ev]
-            if self._on_gap(ev.stream):
+            if self._hold_for_repair(line, ev):
                 return
-            line.repairing = False
-            line.held = None
         self._pass(line, ev)
+
+    def _hold_for_repair(self, line: _Line, ev: KlineEvent) -> bool:
+        """Hold the stream from ``ev`` on and ask the owner for a backfill; False (and nothing
+        held) when the owner declines, e.g. to spare REST on a sparse stream."""
+        line.repairing = True
+        line.held = [ev]
+        if self._on_gap(ev.stream):
+            return True
+        line.repairing = False
+        line.held = None
+        return False
 
     def _buffer(self, line: _Line, ev: KlineEvent) -> None:
         held = line.held

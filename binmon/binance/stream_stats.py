@@ -30,8 +30,8 @@ class StreamStats:
     reconnects / rotations / watchdog_trips / server_shutdowns: connection history.
     control_sent / control_errors: SUBSCRIBE/UNSUBSCRIBE frames sent and refused; pings:
     keepalive pings answered.
-    consumer_errors: on_event exceptions swallowed. duplicates / stale / gaps: what the
-    sequencer dropped or found. backfilled_klines / backfill_failures: backfill results.
+    consumer_errors: on_event exceptions swallowed. duplicates / stale / gaps / missed_closes:
+    what the sequencer dropped or found. backfilled_klines / backfill_failures: backfill results.
     """
 
     frames: int = 0
@@ -51,6 +51,7 @@ class StreamStats:
     duplicates: int = 0
     stale: int = 0
     gaps: int = 0
+    missed_closes: int = 0
     backfilled_klines: int = 0
     backfill_failures: int = 0
 
@@ -78,6 +79,7 @@ class StreamStats:
         self.duplicates += s.duplicates
         self.stale += s.stale
         self.gaps += s.gaps
+        self.missed_closes += s.missed_closes
         self.backfilled_klines += s.backfilled + s.late_filled
 
 

@@ -67,6 +67,31 @@ def test_the_final_value_of_the_previous_candle_passes_after_the_next_one_starte
     assert [e.kline.open_time for e in h.out if isinstance(e, KlineEvent)] == [T0, T0 + MINUTE_MS, T0]
 
 
+def test_a_missed_close_is_fetched_when_the_next_candle_starts() -> None:
+    # Candle 1's final update is lost: the first update of candle 2 shows it, not candle 2's close.
+    h = Harness()
+    for e in [ev(0, False), ev(0), ev(1, False), ev(2, False, 102)]:
+        h.seq.push(e)
+    assert h.gaps == [STREAM] and h.seq.is_held(STREAM) and h.seq.stats.missed_closes == 1
+    assert h.seq.backfill_start(STREAM) == T0  # from the last closed candle
+    h.seq.release(STREAM, [kl(0), kl(1, close=101), kl(2, False, 102)])
+    h.seq.repair_done(STREAM)
+    assert h.closed() == [0, 1]
+    h.seq.push(ev(1, close=101))  # the close was only late after all: dropped
+    h.seq.push(ev(2))
+    assert h.closed() == [0, 1, 2] and h.seq.stats.duplicates == 2  # the overlap kl(0) and the late close
+    assert not h.seq.is_held(STREAM)
+
+
+def test_a_missed_close_the_owner_declines_to_repair_passes() -> None:
+    h = Harness()
+    h.repair = False
+    for e in [ev(0), ev(1, False), ev(2, False)]:
+        h.seq.push(e)
+    assert h.gaps == [STREAM] and not h.seq.is_held(STREAM)
+    assert [e.kline.open_time for e in h.out if isinstance(e, KlineEvent)][-1] == T0 + 2 * MINUTE_MS
+
+
 def test_a_live_gap_holds_the_stream_until_released_with_the_backfill() -> None:
     h = Harness()
     h.seq.push(ev(0))
