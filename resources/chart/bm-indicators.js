@@ -161,8 +161,9 @@
   /** The chart point of output o at display time `time` (whitespace where there is no value). */
   function point(o, x, time) {
     if (noValue(x)) return { time };
-    if (o.kind !== 'histogram') return { time, value: x };
-    return { time, value: x, color: x >= 0 ? o.color : o.negColor || NEG };
+    // Histograms: the series' colour is the positive one, so only negative bars carry a colour.
+    if (o.kind !== 'histogram' || x >= 0) return { time, value: x };
+    return { time, value: x, color: o.negColor || NEG };
   }
 
   /** Markers of bars from..n-1 (one per markers output whose value is not 0). */
