@@ -91,6 +91,7 @@ class QtMarketAdapter(QObject):
         self._chart, self._trades, self._watchlist, self._status = chart, trades, watchlist, status
         self._max_trades = max_trades
         self._wall_ms = wall_ms
+        self._delay_of: Callable[[int], float] | None = None
         self._reload: Reload | None = None
         self._ops: dict[int, Append | Replace] = {}
         self._trade_buf: list[TradeEvent] = []
@@ -150,9 +151,15 @@ class QtMarketAdapter(QObject):
         feed, the age of the last event would read as a lag that is not there.
         """
         self._count += 1
-        delay = self._wall_ms() - event_time_ms
+        delay = self._wall_ms() - event_time_ms if self._delay_of is None else self._delay_of(event_time_ms)
         if delay > self._max_delay_ms:
             self._max_delay_ms = delay
+
+    def measure_delay_with(self, delay_of: Callable[[int], float] | None) -> None:
+        """Measure the feed delay with ``delay_of(event_time_ms) -> ms`` instead of the wall
+        clock (None: the wall clock again). A replay's events carry the replayed day's times:
+        against the wall clock they would read as years late."""
+        self._delay_of = delay_of
 
     # ------------------------------------------------------------ MarketSink: rare events
 

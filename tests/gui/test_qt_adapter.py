@@ -193,6 +193,14 @@ def test_feed_figures(qtbot: QtBot, rig: Any) -> None:
     assert panels.feed[1] == (None, 0.0)  # nothing since: unknown delay, no rate
 
 
+def test_feed_delay_measured_on_a_replay_clock(qtbot: QtBot, rig: Any) -> None:
+    adapter, _, panels = rig
+    adapter.measure_delay_with(lambda event_ms: (T0 + 5_000 - event_ms) / 10.0)  # 10x replay
+    adapter.market_feed(T0 + 1_000)
+    qtbot.waitUntil(lambda: len(panels.feed) >= 1, timeout=3000)
+    assert panels.feed[0][0] == pytest.approx(400.0)
+
+
 def test_a_failing_panel_does_not_stop_the_chart(rig: Any, caplog: pytest.LogCaptureFixture) -> None:
     adapter, chart, panels = rig
 

@@ -124,6 +124,10 @@ def test_replay_pauses_resumes_and_matches_rest(
         qtbot.wait(250)
         assert (len(chart.bars), chart.bars[-1]) == frozen, "the chart moved while paused"
     assert parts.service.stream.stats.watchdog_trips == 0  # the paused stream still looks alive
+    # The status bar's delay is measured on the replay's clock, not against today's wall clock
+    # (which would read years: "delay 190000000.0 s").
+    delay_text = parts.window.status.delay_label.text()
+    assert delay_text.endswith(" ms") or delay_text == "delay —", delay_text
     bar.play_action.trigger()  # resume
     qtbot.waitUntil(lambda: len(chart.bars) >= frozen[0] + 2, timeout=30_000)
     bar.play_action.trigger()  # pause again, to compare with REST at rest

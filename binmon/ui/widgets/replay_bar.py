@@ -93,6 +93,12 @@ class SimReplayControl:
         """Set the simulator clock's speed."""
         self._sim.set_speed(speed)
 
+    def delay_of(self, event_time_ms: int) -> float:
+        """How late an event with this (replayed) time arrives, in real ms: its age on the
+        simulator's clock over the replay speed."""
+        state = self._sim.clock_state()
+        return (int(state["now_ms"]) - event_time_ms) / max(float(state["speed"]), 1e-9)
+
 
 def format_sim_time(ms: int) -> str:
     """``YYYY-MM-DD HH:MM:SS UTC`` of epoch ms ``ms``."""
@@ -164,7 +170,9 @@ def install_replay(parts: Any, sim_handle: Any) -> ReplayBar:
     """Replay mode: put a :class:`ReplayBar` driving ``sim_handle``'s clock under the window's
     toolbar (``parts``: the app's :class:`~binmon.app.AppParts`). Returns the bar."""
     window = parts.window
-    bar = ReplayBar(SimReplayControl(sim_handle), window)
+    control = SimReplayControl(sim_handle)
+    parts.adapter.measure_delay_with(control.delay_of)
+    bar = ReplayBar(control, window)
     window.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
     window.closing.connect(bar.stop)
     return bar
