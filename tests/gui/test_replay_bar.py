@@ -77,10 +77,21 @@ def test_bar_drives_the_control(qtbot: QtBot) -> None:
 
 
 @pytest.fixture
+def replay_file(request: pytest.FixtureRequest, tmp_path: Path, real_dir: Path) -> Path:
+    """The real trades file; parametrized with a number n: its first n trades only."""
+    n = getattr(request, "param", None)
+    if n is None:
+        return real_dir / TRADES
+    path = tmp_path / "XRPETH-trades-short.csv"
+    path.write_text("\n".join((real_dir / TRADES).read_text().splitlines()[:n]) + "\n")
+    return path
+
+
+@pytest.fixture
 def replay_app(
-    qtbot: QtBot, qloop: qasync.QEventLoop, tmp_path: Path, real_dir: Path
+    qtbot: QtBot, qloop: qasync.QEventLoop, tmp_path: Path, replay_file: Path
 ) -> Iterator[tuple[AppParts, SimThread, ReplayBar]]:
-    sim = run_sim(SimConfig(replay=real_dir / TRADES, speed=100.0), ServerConfig())
+    sim = run_sim(SimConfig(replay=replay_file, speed=100.0), ServerConfig())
     paths = AppPaths.resolve(tmp_path).ensure()
     parts = build_app(
         paths, AppConfig(), sim.urls.rest, sim.urls.ws, archive_url=sim.urls.rest, demo="replay-XRPETH-trades"
@@ -143,3 +154,23 @@ def test_replay_pauses_resumes_and_matches_rest(
         assert (k.open, k.high, k.low, k.close, k.volume, k.trades) == (
             s.open, s.high, s.low, s.close, s.volume, s.trades,
         )  # fmt: skip
+
+
+@pytest.mark.parametrize("replay_file", [40], indirect=True)  # ten minutes of trades: 6 s at 100x
+def test_replay_runs_past_the_end_of_its_file_quietly(
+    qtbot: QtBot, replay_app: tuple[AppParts, SimThread, ReplayBar]
+) -> None:
+    parts, sim, _ = replay_app
+    chart = parts.chart
+    last_trade_ms = 1_570_752_603_858  # the 40th trade
+    qtbot.waitUntil(lambda: sim.clock_state()["now_ms"] > last_trade_ms + 3 * 60_000, timeout=30_000)
+    stats0 = parts.service.stream.stats.copy()
+    qtbot.wait(8_000)  # 13 more replayed minutes without a trade
+    stats = parts.service.stream.stats
+    assert (stats.reconnects, stats.watchdog_trips) == (stats0.reconnects, stats0.watchdog_trips)
+    assert parts.service.stream.status.state.name == "LIVE"
+    parts.adapter.flush()
+    with RestClient(sim.urls.rest) as rest:
+        served = rest.klines("XRPETH", "1m", start_ms=chart.bars[0].open_time, limit=1000)
+    assert [k.open_time for k in chart.bars] == [k.open_time for k in served]
+    assert chart.bars[-1].open_time <= last_trade_ms < chart.bars[-1].open_time + 60_000
