@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -132,6 +132,10 @@ class MarketService:
         self._older_task: asyncio.Task[None] | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._closed = False
+        # Other services (alerts) that watch the same stream client: they get every event after
+        # this service, and the streams they need survive a symbol switch (see set_extra_streams).
+        self._listeners: list[Callable[[StreamEvent], None]] = []
+        self._extra: dict[str, frozenset[str]] = {}
 
     # ------------------------------------------------------------ lifetime
 
@@ -219,7 +223,7 @@ class MarketService:
         self.sink.market_switching(info, interval)
         # Everything but the ticker array goes, including streams of a switch that was
         # overtaken half-way: no stream of an earlier symbol can leak.
-        await self._stream.unsubscribe(self._stream.subscriptions - {MINI_TICKER_ALL})
+        await self._stream.unsubscribe(self._stream.subscriptions - {MINI_TICKER_ALL} - self.extra_streams())
         self.sink.market_message(f"Loading {info.symbol} {interval}…", True)
         history = self.history
         if history is None:
@@ -329,9 +333,52 @@ class MarketService:
         series.merge(older)
         self.sink.market_older(series.symbol, series.interval, series.bars[: len(older)])
 
+    # ------------------------------------------------------------ sharing the stream client
+
+    def add_listener(self, callback: Callable[[StreamEvent], None]) -> None:
+        """Also pass every stream event to ``callback`` (on the loop, after this service's own
+        handling; its exceptions are logged, never fatal to the feed)."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[StreamEvent], None]) -> None:
+        """Stop passing events to ``callback`` (no error if absent)."""
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def extra_streams(self) -> frozenset[str]:
+        """Streams other owners need (kept subscribed across symbol switches)."""
+        return frozenset().union(*self._extra.values())
+
+    async def set_extra_streams(self, owner: str, streams: Iterable[str]) -> None:
+        """Make ``owner`` need exactly ``streams`` (names as :func:`kline_stream` makes them).
+
+        New ones are subscribed; ones no owner needs any more are unsubscribed unless this
+        service shows them (the chart's kline and trade streams, the ticker array), so the
+        two sets never take a stream from each other.
+        """
+        before = self.extra_streams()
+        self._extra[owner] = frozenset(s.lower() for s in streams)
+        after = self.extra_streams()
+        if after - before:
+            await self._stream.subscribe(after - before)
+        mine = {MINI_TICKER_ALL}
+        if self.current is not None:
+            mine |= {kline_stream(*self.current), trade_stream(self.current[0])}
+        gone = (before - after) - mine
+        if gone:
+            await self._stream.unsubscribe(gone)
+
     # ------------------------------------------------------------ stream events (hot path)
 
     def _on_event(self, ev: StreamEvent) -> None:
+        self._handle(ev)
+        for callback in self._listeners:
+            try:
+                callback(ev)
+            except Exception:
+                log.exception("stream listener %r raised; the feed goes on", callback)
+
+    def _handle(self, ev: StreamEvent) -> None:
         sink = self.sink
         if isinstance(ev, KlineEvent):
             sink.market_feed(ev.event_time)
