@@ -50,6 +50,7 @@
   // once per animation frame, and only when they changed.
   let eventsPending = false;
   let sentHover = null;
+  let sentPrice = null;
   let sentRange = '';
 
   function scheduleEvents() {
@@ -62,9 +63,11 @@
     eventsPending = false;
     const n = S.bars.length;
     const hoverTime = S.hover >= 0 && S.hover < n ? S.bars[S.hover][0] : null;
-    if (hoverTime !== sentHover) {
+    const price = S.hoverPrice === undefined ? null : S.hoverPrice;
+    if (hoverTime !== sentHover || price !== sentPrice) {
       sentHover = hoverTime;
-      post({ type: 'crosshair', time: hoverTime });
+      sentPrice = price;
+      post({ type: 'crosshair', time: hoverTime, price: price });
     }
     const r = BM.chart.timeScale().getVisibleLogicalRange();
     if (!r || !n) return;

@@ -57,6 +57,9 @@
 
     chart.subscribeCrosshairMove((p) => {
       S.hover = p.time !== undefined && p.logical !== undefined ? Math.round(p.logical) : -1;
+      // The price under the cursor, for "Add alert at <price>" (only over the candles' pane).
+      const y = p.point && !p.paneIndex ? BM.candles.coordinateToPrice(p.point.y) : null;
+      S.hoverPrice = typeof y === 'number' && Number.isFinite(y) ? y : null;
       renderLegend();
       scheduleEvents();
     });

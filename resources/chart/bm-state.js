@@ -8,6 +8,7 @@
  *   bm-format.js  time zones (display-time shift, labels), legend text
  *   bm-chart.js   chart and series creation, themes, the window of bars and its updates
  *   bm-indicators.js  indicator series in panes, guide lines, markers, their legend lines
+ *   bm-alerts.js  alert levels as price lines on the candle series
  *   bm-api.js     window.binmon (what Python calls), diagnostics, start-up
  * They share ONE internal object, window.binmonPage (called BM inside each file); each file
  * adds its functions to it, and later files may copy from it at load time what earlier files
@@ -44,6 +45,7 @@
     theme: 'dark',
     message: null,
     hover: -1, // bar index under the crosshair, -1 when none
+    hoverPrice: null, // price under the crosshair in the candles' pane, null when none
     fresh: true, // no bars shown since setSymbol: the next full redraw resets zoom and scroll
     calls: 0,
     recent: [], // names of the last calls, for tests of ordering

@@ -5,11 +5,12 @@ Lightweight Charts in a QWebEngineView (:mod:`binmon.ui.chart.web_chart`), and a
 recording fake (:mod:`binmon.ui.chart.fake`) lets panels, dialogs and the controller be
 tested without WebEngine. Indicators are drawn from values computed in Python, described by
 :class:`~binmon.ui.chart.indicators.IndicatorDraw` (see :mod:`binmon.ui.chart.indicators` for
-rows, panes and what the chart keeps). Later issues add markers and price lines here.
+rows, panes and what the chart keeps). Alert levels are :class:`PriceLine` values.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -38,10 +39,37 @@ class ChartSymbol:
 
 @dataclass(frozen=True, slots=True)
 class Crosshair:
-    """The bar under the crosshair (None fields when the cursor left the chart)."""
+    """The bar under the crosshair (None fields when the cursor left the chart); ``price`` is
+    the price at the cursor's height in the candles' pane (None elsewhere)."""
 
     time_ms: int | None
     bar: Kline | None
+    price: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PriceLine:
+    """A horizontal line at ``price`` on the candles (an alert's level); ``active`` False draws
+    it as paused. ``id`` is unique within one :meth:`ChartView.set_price_lines` call."""
+
+    id: str
+    price: float
+    title: str = ""
+    active: bool = True
+
+
+def price_lines_arg(lines: Sequence[PriceLine]) -> list[dict[str, object]]:
+    """The page's form of ``lines``; ValueError for a non-finite price or a repeated/empty id."""
+    seen: set[str] = set()
+    out: list[dict[str, object]] = []
+    for line in lines:
+        if not isinstance(line.price, int | float) or not math.isfinite(line.price):
+            raise ValueError(f"price line {line.id!r}: price must be a finite number (got {line.price!r})")
+        if not line.id or line.id in seen:
+            raise ValueError(f"price line ids must be unique and non-empty (got {line.id!r})")
+        seen.add(line.id)
+        out.append({"id": line.id, "price": float(line.price), "title": line.title, "active": line.active})
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +118,9 @@ class ChartView(Protocol):
 
     def set_message(self, text: str | None) -> None:
         """Show ``text`` over the chart area (e.g. offline), or clear it with None."""
+
+    def set_price_lines(self, lines: Sequence[PriceLine]) -> None:
+        """Draw exactly ``lines`` as horizontal price lines (alert levels); ``[]`` removes them."""
 
     def set_theme(self, theme: str) -> None:
         """``"dark"`` or ``"light"``."""

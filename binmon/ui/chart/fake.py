@@ -13,7 +13,7 @@ from typing import Any
 
 from binmon.core.candles import ChartOp
 from binmon.core.models import Kline
-from binmon.ui.chart.api import ChartSymbol, Crosshair, VisibleRange
+from binmon.ui.chart.api import ChartSymbol, Crosshair, PriceLine, VisibleRange, price_lines_arg
 from binmon.ui.chart.bar_window import (
     DEFAULT_MAX_BARS,
     BarWindow,
@@ -42,6 +42,7 @@ class RecordingChart:
         self.theme = "dark"
         self.timezone = "UTC"
         self.message: str | None = None
+        self.price_lines: tuple[PriceLine, ...] = ()
         self._crosshair_cbs: list[Callable[[Crosshair], None]] = []
         self._range_cbs: list[Callable[[VisibleRange], None]] = []
 
@@ -136,6 +137,12 @@ class RecordingChart:
         self.calls.append(("set_message", (text,)))
         self.message = text or None
 
+    def set_price_lines(self, lines: Sequence[PriceLine]) -> None:
+        """Record; the lines drawn from now on (ValueError for bad prices or ids)."""
+        price_lines_arg(lines)
+        self.calls.append(("set_price_lines", (tuple(lines),)))
+        self.price_lines = tuple(lines)
+
     def set_theme(self, theme: str) -> None:
         """Record; ValueError for an unknown theme."""
         self.calls.append(("set_theme", (theme,)))
@@ -156,12 +163,13 @@ class RecordingChart:
 
     # ------------------------------------------------------------------ playing the user
 
-    def fire_crosshair(self, time_ms: int | None) -> Crosshair:
-        """Move the crosshair to the bar at ``time_ms`` (None: off the chart); return the event.
+    def fire_crosshair(self, time_ms: int | None, price: float | None = None) -> Crosshair:
+        """Move the crosshair to the bar at ``time_ms`` (None: off the chart), at the height of
+        ``price``; return the event.
 
         As from the real chart, ``bar`` is None when no bar is held at ``time_ms``.
         """
-        event = Crosshair(time_ms, self.window.find(time_ms) if time_ms is not None else None)
+        event = Crosshair(time_ms, self.window.find(time_ms) if time_ms is not None else None, price)
         for cb in self._crosshair_cbs:
             cb(event)
         return event

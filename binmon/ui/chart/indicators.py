@@ -224,7 +224,7 @@ class Columns:
         cols = np.concatenate([self.times.astype("<f8"), self.values.T.astype("<f8").ravel()])
         return {"n": len(self.times), "b64": base64.b64encode(cols.tobytes()).decode("ascii")}
 
-    def __getitem__(self, index: slice) -> Columns:
+    def __getitem__(self, index: slice | np.ndarray) -> Columns:
         return Columns(self.times[index], self.values[index])
 
 
