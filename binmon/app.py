@@ -64,6 +64,11 @@ def add_gui_args(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="with --exit-after: write the chart page's bars and the series as JSON",
     )
+    g.add_argument(
+        "--smoke-test",
+        action="store_true",
+        help="check the app end to end on the demo market and exit 0 or 1 with a reason (binmon.smoke)",
+    )
 
 
 def _prepare_environment() -> None:
@@ -76,7 +81,12 @@ def run_app(args: argparse.Namespace) -> int:
     """Run the desktop app until its window is closed (or ``--exit-after``); return the exit code."""
     if args.exit_after is not None and args.exit_after <= 0:
         raise CliError("--exit-after must be positive")
-    if (args.screenshot or args.dump_chart) and args.exit_after is None:
+    smoke_test = bool(getattr(args, "smoke_test", False))
+    if smoke_test:  # demo market, throw-away basedir, watchdog; read back in _main
+        from binmon.smoke import SmokeTest
+
+        args.smoke_run = SmokeTest.prepare(args)
+    if (args.screenshot or args.dump_chart) and args.exit_after is None and not smoke_test:
         raise CliError("--screenshot and --dump-chart need --exit-after")
     paths = AppPaths.resolve(args.basedir)
     try:
@@ -124,9 +134,12 @@ class AppParts:
     downloader: Any  # Downloader
     paths: AppPaths
     indicators: Any  # IndicatorController
+    alerts: Any = None  # AlertsController (binmon.ui.alerts_controller)
 
     def close_sync(self) -> None:
         """Stop the adapter, release the REST client and the store (after ``await service.close()``)."""
+        if self.alerts is not None:
+            self.alerts.close()
         self.indicators.close()
         self.adapter.stop()
         self.rest.close()
@@ -171,6 +184,7 @@ def build_app(
     from binmon.binance.rest import RestClient
     from binmon.cli.common import BINANCE_ARCHIVE
     from binmon.services.market import MarketService
+    from binmon.ui.alerts_controller import install_alerts
     from binmon.ui.chart.web_chart import WebChart
     from binmon.ui.controller import Controller
     from binmon.ui.indicators_controller import TEMPLATES_FILE, install_indicators
@@ -200,6 +214,10 @@ def build_app(
     window.restore_layout()
     parts = AppParts(rest, chart, window, adapter, service, controller, store, downloader, paths, indicators)
     window.downloadRequested.connect(partial(open_downloads, parts))
+    parts.alerts = install_alerts(parts, demo=demo is not None)
+    from binmon.ui.backtest import install_backtest_tab  # the Backtest tab (issue 7)
+
+    install_backtest_tab(parts)
     return parts
 
 
@@ -289,6 +307,9 @@ async def _main(
     window.closing.connect(closing.set)
     demo = DemoSwitch(parts, stack)
     await parts.service.start(args.symbol or config.symbol, args.interval or config.interval)
+    smoke = getattr(args, "smoke_run", None)
+    if smoke is not None:
+        smoke.start(parts)
     diag: asyncio.Task[None] | None = None
     if args.exit_after is not None:
         diag = asyncio.create_task(_diagnostics(args, parts), name="binmon-diag")
@@ -311,7 +332,7 @@ async def _main(
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
     log.info("binmon closed cleanly")
-    return 0
+    return smoke.exit_code if smoke is not None else 0
 
 
 def _save_indicators(controller: Any, items: list[dict[str, Any]]) -> None:

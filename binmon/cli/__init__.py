@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from binmon import __version__, app
 from binmon.binance.errors import BinanceError
-from binmon.cli import history_cmd, record_cmd, sim_cmd, stream_cmd
+from binmon.cli import backtest_cmd, history_cmd, record_cmd, sim_cmd, stream_cmd
 from binmon.cli.common import CliError
 from binmon.logs import setup_logging
 
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     stream_cmd.register(sub)
     record_cmd.register(sub)
     history_cmd.register(sub)
+    backtest_cmd.register(sub)
     app.register(sub)
     return parser
 
@@ -64,7 +65,18 @@ def _default_to_gui(argv: list[str]) -> list[str]:
     return [*argv[:i], "gui", *argv[i:]]
 
 
-_COMMANDS = ("sim", "stream", "record", "download", "export", "import", "stored", "gui")
+_COMMANDS = (
+    "sim",
+    "stream",
+    "record",
+    "download",
+    "export",
+    "import",
+    "stored",
+    "backtest",
+    "optimize",
+    "gui",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QMainWindow,
     QMenu,
+    QTabWidget,
     QToolBar,
     QWidget,
 )
@@ -174,6 +175,22 @@ class MainWindow(QMainWindow):
         self.view_menu.addAction(dock.toggleViewAction())
         return dock
 
+    def add_tab(self, title: str, widget: QWidget) -> QTabWidget:
+        """Show ``widget`` as a tab next to the chart; the first call turns the centre into tabs.
+
+        The chart becomes the first tab ("Chart"); its docks and toolbar stay where they are.
+        """
+        tabs = self.centralWidget()
+        if not isinstance(tabs, QTabWidget):
+            tabs = QTabWidget(self)
+            tabs.setObjectName("central_tabs")
+            tabs.setDocumentMode(True)
+            self.takeCentralWidget()  # keeps the chart alive (setCentralWidget would delete it)
+            tabs.addTab(self.chart_widget, "Chart")
+            self.setCentralWidget(tabs)
+        tabs.addTab(widget, title)
+        return tabs
+
     def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
@@ -243,6 +260,12 @@ class MainWindow(QMainWindow):
         self.download_action.setToolTip("Download candle history into the local store")
         self.download_action.triggered.connect(self.downloadRequested)
         history.addAction(self.download_action)
+
+        # Help stays last: menus added later go before it (menuBar().insertMenu(help_menu.menuAction(), m)).
+        self.help_menu = self.menuBar().addMenu("&Help")
+        self.about_action = QAction("&About binmon", self)
+        self.about_action.triggered.connect(self.open_about)
+        self.help_menu.addAction(self.about_action)
 
         # The chart's own context menu: ours, never the web page's (Back / Reload / Inspect).
         # CustomContextMenu on a QWebEngineView emits customContextMenuRequested instead of
@@ -364,6 +387,12 @@ class MainWindow(QMainWindow):
         return bool(geometry_ok and state_ok)
 
     # ------------------------------------------------------------- events
+
+    def open_about(self) -> QWidget:
+        """Open Help ▸ About (version and licences); returns the dialog."""
+        from binmon.ui.dialogs.about import open_about_dialog
+
+        return open_about_dialog(self)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Save the layout, tell the controller (``closing``), and close."""

@@ -73,7 +73,7 @@ def test_layout_of_the_window(window: MainWindow) -> None:
         "dock.trades",
     }
     menus = [a.text() for a in window.menuBar().actions()]
-    assert menus == ["&File", "&View", "&History"]
+    assert menus == ["&File", "&View", "&History", "&Help"]  # Help last (Help ▸ About binmon)
     assert window.windowTitle() == "BTCUSDT · 1m — binmon"
     assert window.trades_dock.windowTitle() == "Trades · BTCUSDT"
 
