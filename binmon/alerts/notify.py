@@ -28,6 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from binmon.alerts.ledger import Fire
+from binmon.core.intervals import interval_ms, next_open
+
 log = logging.getLogger(__name__)
 
 #: How long a sink may take before the next one is tried (a hung D-Bus peer must not hold fires).
@@ -303,6 +306,40 @@ class NotifySettings:
 
     desktop: bool = True
     sound: bool = False
+
+
+#: A closed-bar fire whose bar closed longer ago than this (and than two intervals) is a catch-up.
+CATCH_UP_MS = 120_000
+
+
+def is_catch_up(fire: Fire) -> bool:
+    """True for a fire on a bar that closed well before it fired: a backfill after an outage (or
+    a restart) caught up on it. Such fires are logged like any other, but the app shows them as
+    one summary instead of one notification each (a long outage would otherwise bring a burst).
+    Intrabar fires are never catch-ups: they happen as the price moves."""
+    if not fire.bar_closed:
+        return False
+    closed_at = next_open(fire.interval, fire.bar_open_ms)
+    return fire.time_ms - closed_at > max(CATCH_UP_MS, 2 * interval_ms(fire.interval))
+
+
+def catch_up_notice(fires: Sequence[Fire], *, sound: bool = False) -> Notice:
+    """One notice summing up catch-up fires (oldest first): the count and the newest message."""
+    newest = fires[-1]
+    n = len(fires)
+    body = (
+        newest.message
+        if n == 1
+        else f"{n} alerts fired while binmon was catching up; newest: {newest.message}"
+    )
+    return Notice(
+        title=f"{newest.symbol} {newest.interval} alert (late)" if n == 1 else "binmon alerts (late)",
+        body=body,
+        symbol=newest.symbol,
+        interval=newest.interval,
+        sound=sound,
+        fire=newest,
+    )
 
 
 def load_settings(path: Path) -> tuple[NotifySettings, list[str]]:

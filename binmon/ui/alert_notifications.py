@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QApplication, QMainWindow, QStyle, QSystemTrayIcon
 
@@ -29,6 +29,8 @@ from binmon.alerts.notify import (
     Notice,
     NotificationSink,
     NotifySettings,
+    catch_up_notice,
+    is_catch_up,
     load_settings,
     save_settings,
 )
@@ -38,6 +40,9 @@ from binmon.ui.widgets.toast import Toast
 __all__ = ["AlertNotifications"]
 
 log = logging.getLogger(__name__)
+
+#: Catch-up fires arriving within this of each other become one notification.
+CATCH_UP_WAIT_MS = 500
 
 
 class AlertNotifications(QObject):
@@ -72,6 +77,11 @@ class AlertNotifications(QObject):
         self.settings_dialog: NotificationsDialog | None = None
         self.settings_action = QAction("&Notifications…", self)
         self.settings_action.triggered.connect(self.open_settings_dialog)
+        self._late: list[Fire] = []
+        self._late_timer = QTimer(self)
+        self._late_timer.setSingleShot(True)
+        self._late_timer.setInterval(CATCH_UP_WAIT_MS)
+        self._late_timer.timeout.connect(self._flush_late)
 
     def add_menu(self) -> None:
         """Add Settings ▸ Notifications… to the window's menu bar (before Help when there is one)."""
@@ -83,19 +93,34 @@ class AlertNotifications(QObject):
         settings_menu.addAction(self.settings_action)
 
     def notify_fire(self, fire: Fire) -> None:
-        """Show ``fire`` through the chain, asynchronously; never raises."""
-        notice = Notice(
-            title=f"{fire.symbol} {fire.interval} alert",
-            body=fire.message,
-            symbol=fire.symbol,
-            interval=fire.interval,
-            sound=self.settings.sound,
-            fire=fire,
+        """Show ``fire`` through the chain, asynchronously; never raises. Catch-up fires (bars
+        that closed long ago, after an outage) are gathered for :data:`CATCH_UP_WAIT_MS` and
+        shown as one summary."""
+        if is_catch_up(fire):
+            self._late.append(fire)
+            self._late_timer.start()
+            return
+        self._submit(
+            Notice(
+                title=f"{fire.symbol} {fire.interval} alert",
+                body=fire.message,
+                symbol=fire.symbol,
+                interval=fire.interval,
+                sound=self.settings.sound,
+                fire=fire,
+            )
         )
+
+    def _flush_late(self) -> None:
+        late, self._late = self._late, []
+        if late:
+            self._submit(catch_up_notice(late, sound=self.settings.sound))
+
+    def _submit(self, notice: Notice) -> None:
         try:
             self.notifier.submit(notice)
         except RuntimeError:  # no running loop (cannot happen in the app): at least log it
-            log.info("alert: %s", fire.message)
+            log.info("alert: %s", notice.body)
 
     async def aclose(self) -> None:
         """Cancel pending notifications, drop the desktop connection."""
@@ -104,6 +129,7 @@ class AlertNotifications(QObject):
 
     def close(self) -> None:
         """:meth:`aclose` without awaiting (the app's synchronous shutdown)."""
+        self._late_timer.stop()
         self.notifier.cancel()
         self.desktop.disconnect()
         if self.tray is not None:

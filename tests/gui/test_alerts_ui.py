@@ -23,6 +23,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
+from binmon.alerts.ledger import Fire
 from binmon.alerts.notify import DesktopNotifier
 from binmon.alerts.rules import Frequency, Operator
 from binmon.core.models import Kline, KlineEvent, StreamEvent, SymbolInfo
@@ -334,6 +335,20 @@ def test_settings_test_notification_falls_back_to_the_toast_and_settings_persist
     app.ctl.close()
     app.ctl = app.controller()  # the next start reads them back
     assert (app.ctl.notifications.settings.desktop, app.ctl.notifications.settings.sound) == (False, True)
+
+
+def test_catch_up_fires_after_an_outage_become_one_notification(app: App, qtbot: QtBot) -> None:
+    t0 = app.bars[0].open_time
+    now = t0 + 3_600_000  # an hour later a backfill catches up on three old bars, then one live fire
+    late = [Fire("r", "XRPETH", "1m", t0 + i * 60_000, now, 1.0, 1.0, f"late {i}", "rule") for i in range(3)]
+    live = Fire("r", "XRPETH", "1m", now - 60_000, now, 1.0, 1.0, "live", "rule")
+    for fire in [*late, live]:
+        app.ctl.notifications.notify_fire(fire)
+    qtbot.waitUntil(lambda: len(app.ctl.notifications.toast.texts()) == 2, timeout=10_000)
+    assert app.ctl.notifications.toast.texts() == [  # newest first: the live one came at once
+        "binmon alerts (late): 3 alerts fired while binmon was catching up; newest: late 2",
+        "XRPETH 1m alert: live",
+    ]
 
 
 def test_quick_add_price_is_rounded_to_the_tick_and_labelled_with_its_decimals() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from binmon.alerts.ledger import Fire
 from binmon.alerts.notify import (
     CallableSink,
     DesktopNotifier,
@@ -23,6 +24,8 @@ from binmon.alerts.notify import (
     Notice,
     NotifyError,
     NotifySettings,
+    catch_up_notice,
+    is_catch_up,
     load_settings,
     save_settings,
 )
@@ -201,3 +204,23 @@ def test_settings_round_trip_and_a_corrupt_file_is_kept_aside(tmp_path: Path) ->
     assert len(aside) == 1 and aside[0].read_text() == "{not json" and not path.exists()
     save_settings(path, NotifySettings(sound=True))
     assert json.loads(path.read_text()) == {"desktop": True, "sound": True}
+
+
+def _fire(
+    bar_open_ms: int, time_ms: int, *, closed: bool = True, interval: str = "1m", msg: str = "m"
+) -> Fire:
+    return Fire("r", "BTCUSDT", interval, bar_open_ms, time_ms, 1.0, 1.0, msg, "rule", closed)
+
+
+def test_catch_up_fires_are_closed_bars_that_closed_long_before_they_fired() -> None:
+    t0 = 1_700_000_040_000  # a minute boundary
+    assert not is_catch_up(_fire(t0, t0 + 60_000 + 50))  # fired as the bar closed
+    assert not is_catch_up(_fire(t0, t0 + 60_000 + 120_000))  # just within the 2 min allowance
+    assert is_catch_up(_fire(t0, t0 + 60_000 + 120_001))  # a backfill caught up on it
+    assert not is_catch_up(_fire(t0, t0 + 10 * 60_000, closed=False))  # intrabar: never late
+    assert not is_catch_up(_fire(t0, t0 + 3_600_000 + 7_000_000, interval="1h"))  # < two 1h intervals
+    one = catch_up_notice([_fire(t0, 0, msg="a")])
+    assert (one.title, one.body) == ("BTCUSDT 1m alert (late)", "a")
+    many = catch_up_notice([_fire(t0, 0, msg="a"), _fire(t0 + 60_000, 0, msg="b")], sound=True)
+    assert many.body == "2 alerts fired while binmon was catching up; newest: b" and many.sound
+    assert many.fire.bar_open_ms == t0 + 60_000  # a click opens the newest one's chart
