@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from binmon.core.intervals import INTERVALS
+from binmon.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -173,18 +173,7 @@ def save_config(path: Path, config: AppConfig) -> None:
 
     Raises OSError when the directory cannot be written; the old file is then untouched.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(config.to_json(), indent=2, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, json.dumps(config.to_json(), indent=2, sort_keys=True) + "\n")
 
 
 def updated(config: AppConfig, **changes: Any) -> AppConfig:

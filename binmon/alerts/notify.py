@@ -21,7 +21,6 @@ import asyncio
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,6 +29,7 @@ from typing import Any, Protocol
 
 from binmon.alerts.ledger import Fire
 from binmon.core.intervals import interval_ms, next_open
+from binmon.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -379,16 +379,7 @@ def load_settings(path: Path) -> tuple[NotifySettings, list[str]]:
 
 def save_settings(path: Path, settings: NotifySettings) -> None:
     """Write ``settings`` to ``path`` atomically (temp file + rename); OSError if it cannot."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(asdict(settings), f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, json.dumps(asdict(settings), indent=2, sort_keys=True) + "\n")
 
 
 # ---------------------------------------------------------------- helpers

@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import sqlite3
-import tempfile
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from binmon.alerts.ledger import Fire, Ledger, LedgerEntry
 from binmon.alerts.rules import AlertRule, rule_from_dict, rule_to_dict
+from binmon.fileio import atomic_write, keep_aside
 
 __all__ = ["RULES_FORMAT", "RULES_VERSION", "AlertLog", "RulesFile", "atomic_write", "keep_aside"]
 
@@ -36,44 +33,6 @@ RULES_FORMAT = "binmon.alert-rules"
 RULES_VERSION = 1
 #: Fires kept in the log (older ones are deleted as new ones come).
 LOG_KEEP = 10_000
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # the rename itself must reach the disk too
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:  # some file systems refuse to fsync a directory: the replace is done anyway
-        pass
-
-
-def keep_aside(path: Path, *, copy: bool = False) -> Path:
-    """Rename (or copy) ``path`` to ``<name>.corrupt-<UTC timestamp>`` (unique); return the new path."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
-    n = 1
-    while target.exists():
-        n += 1
-        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
-    if copy:
-        shutil.copy2(path, target)
-    else:
-        os.replace(path, target)
-    return target
 
 
 class RulesFile:

@@ -20,12 +20,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from binmon.fileio import atomic_write
 from binmon.indicators.spec import IndicatorSpec, SpecError, dump_set, load_set
 
 __all__ = ["TEMPLATES_FILE", "TEMPLATES_FORMAT", "TemplateStore"]
@@ -146,17 +146,7 @@ class TemplateStore:
             raise ValueError(self._blocked)
         payload = {"format": TEMPLATES_FORMAT, "v": TEMPLATES_VERSION, "templates": entries}
         text = json.dumps(payload, indent=1) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.path, text)
         self._entries = entries
 
     @staticmethod

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from binmon.alerts.storage import atomic_write, keep_aside
 from binmon.backtest.model import BacktestRequest, BacktestResult, Metrics, Trade
+from binmon.fileio import atomic_write, keep_aside
 from binmon.history.dates import format_ms
 
 log = logging.getLogger(__name__)
