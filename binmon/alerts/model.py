@@ -259,13 +259,15 @@ def new_rule_id() -> str:
 def format_number(x: float | None) -> str:
     """A number for people: thousands separators, no float noise, no exponent.
 
-    ``19250.0`` -> ``19,250``; ``19250.5`` -> ``19,250.5``; ``6.38e-06`` -> ``0.00000638``.
+    ``19250.0`` -> ``19,250``; ``19250.5`` -> ``19,250.5``; ``6.38e-06`` -> ``0.00000638``;
+    ``0.0014375060699999998`` (a computed value) -> ``0.00143750607``: 15 significant digits, past
+    which a float's digits are arithmetic noise, not the market's.
     """
     if x is None:
         return "?"
     if not math.isfinite(x):
         return str(x)
-    d = Decimal(repr(float(x)))
+    d = Decimal(format(float(x), ".15g"))
     text = format(d, ",f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")

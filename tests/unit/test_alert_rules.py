@@ -227,7 +227,9 @@ def test_numbers_are_formatted_for_people() -> None:
     assert format_number(19250.0) == "19,250"
     assert format_number(19250.25) == "19,250.25"
     assert format_number(0.00000638) == "0.00000638"
-    assert format_number(0.1 + 0.2) == "0.30000000000000004"  # the float's shortest repr, no rounding
+    assert format_number(0.1 + 0.2) == "0.3"  # float noise is not shown to users
+    assert format_number(0.0014375060699999998) == "0.00143750607"  # a computed XRPETH level
+    assert format_number(65432.10987654321) == "65,432.1098765432"  # 15 significant digits kept
     assert format_number(-1234567.5) == "-1,234,567.5"
     assert format_number(None) == "?"
 
