@@ -46,7 +46,16 @@ from binmon.backtest.model import USER_STRATEGY, BacktestCancelled, ParamInfo, s
 from binmon.backtest.optimize import SORT_KEYS, OptimizeRow
 from binmon.ui.backtest.form import BacktestForm
 from binmon.ui.backtest.optimize_model import LOWER_IS_BETTER, METRIC_TITLES, RowsModel, grid_values
-from binmon.ui.backtest.work import Cancelled, Outcome, Relay, Services, WorkerPool, prepare_candles, spawn
+from binmon.ui.backtest.work import (
+    Cancelled,
+    Outcome,
+    Relay,
+    Services,
+    WorkerPool,
+    prepare_candles,
+    show_progress,
+    spawn,
+)
 from binmon.ui.dialogs.download_parts import Poster, error_colour, note_colour
 
 log = logging.getLogger(__name__)
@@ -383,11 +392,7 @@ class OptimizeView(QWidget):
             return
         if not (self._cancel and self._cancel.is_set()):
             self._say(text, error=False)
-        if permille < 0:
-            self.progress_bar.setRange(0, 0)
-        else:
-            self.progress_bar.setRange(0, 1000)
-            self.progress_bar.setValue(permille)
+        show_progress(self.progress_bar, permille)
 
     def _on_finished(self, run: int, outcome: Outcome) -> None:
         if run != self._run:

@@ -44,6 +44,7 @@ from binmon.ui.backtest.work import (
     WorkerPool,
     candle_arrays,
     prepare_candles,
+    show_progress,
     spawn,
 )
 from binmon.ui.dialogs.download_parts import Poster, error_colour, note_colour
@@ -390,11 +391,7 @@ class BacktestTab(QWidget):
         if run != self._run:
             return
         self._say(text, error=False)
-        if permille < 0:
-            self.progress_bar.setRange(0, 0)
-        else:
-            self.progress_bar.setRange(0, 1000)
-            self.progress_bar.setValue(permille)
+        show_progress(self.progress_bar, permille)
 
     def _on_started(self, run: int, job: BacktestJob) -> None:
         if run != self._run:

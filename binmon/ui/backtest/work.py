@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QProgressBar
 
 from binmon.backtest.data import load_candles, missing_count, missing_ranges, series_key
 from binmon.backtest.model import BacktestRequest
@@ -168,3 +169,12 @@ def spawn(name: str, target: Callable[[], object]) -> threading.Thread:
     thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
     return thread
+
+
+def show_progress(bar: QProgressBar, permille: int) -> None:
+    """``permille`` (0..1000) on ``bar``; a negative value: busy, no known fraction."""
+    if permille < 0:
+        bar.setRange(0, 0)
+    else:
+        bar.setRange(0, 1000)
+        bar.setValue(permille)
