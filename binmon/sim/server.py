@@ -355,17 +355,24 @@ class SimServer:
 
     def control_clock(self, *, paused: bool | None = None, speed: float | None = None) -> dict[str, Any]:
         """Pause / resume and / or change the speed of the sim clock (a replay's controls); return
-        :meth:`clock_state`. Thread-safe (the clock is). ValueError for a speed <= 0, TypeError
+        :meth:`clock_state`, with ``now_ms`` the value the pause / resume took effect at.
+        Thread-safe (the clock is). ValueError for a speed <= 0, TypeError
         for a clock that cannot be controlled (a test's ManualClock)."""
         if not hasattr(self.clock, "pause"):
             raise TypeError(f"{type(self.clock).__name__} cannot be paused or sped up")
         if speed is not None:
             self.clock.set_speed(speed)
+        at: int | None = None
         if paused is True:
-            self.clock.pause()
+            at = self.clock.pause()
         elif paused is False:
-            self.clock.resume()
-        return self.clock_state()
+            at = self.clock.resume()
+        state = self.clock_state()
+        if at is not None:
+            # The value the change took effect at: read again, a running 200x clock is already
+            # a millisecond further after 5 µs.
+            state["now_ms"] = at
+        return state
 
     def _admin(self, path: str, params: dict[str, str]) -> Response:
         if path == "/_sim/state":
